@@ -1,0 +1,404 @@
+"""Adversarial attacks in [0, 1] pixel space (spec §7): FGSM, BIM, MI-FGSM, CW-L2 and defense-aware BPDA.
+
+Every attack takes a batch (B×3×S×S at the classifier's input size), optional true labels and targets, a
+progress callback and a cancel flag checked at every iteration. ε is given in /255 units. The relative L2
+distance is ``d = ‖x' − x‖₂ / ‖x‖₂`` (spec, "Notation"). Attacks are gray-box (they see the classifier, not
+the defense), except :class:`BPDA`, which approximates the purifier's gradient by the identity (Athalye,
+Carlini & Wagner 2018) to show what a defense-aware attacker can do.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from rsdesk.core.classifier import Classifier
+from rsdesk.core.params import Param, format_params, resolve_params
+from rsdesk.core.progress import CancelFn, ProgressFn, check_cancel, report
+
+
+@dataclass
+class AttackOutcome:
+    """One attacked image and how the attack went."""
+
+    adversarial: np.ndarray  # H×W×3 float32 in [0, 1], at the classifier's input size
+    success: bool  # untargeted: prediction ≠ reference label; targeted: prediction = target
+    l2: float  # ‖x' − x‖₂ in [0, 1] pixel units
+    d: float  # ‖x' − x‖₂ / ‖x‖₂, the paper's "average L2 distance"
+    linf: float  # max |x' − x| in /255 units
+    iterations: int
+    reference: int  # the label the attack moved away from (true label, else the clean prediction)
+    predicted: int  # the classifier's top-1 on the adversarial image (through the defense for BPDA)
+    target: int | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "success": self.success,
+            "l2": round(self.l2, 6),
+            "d": round(self.d, 6),
+            "linf": round(self.linf, 4),
+            "iterations": self.iterations,
+        }
+
+
+class Attack(ABC):
+    """Configure with keyword parameters (checked against :attr:`PARAMS`), then :meth:`run` on a batch."""
+
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    PARAMS: ClassVar[tuple[Param, ...]] = ()
+
+    def __init__(self, **params: object) -> None:
+        self.params = resolve_params(self.PARAMS, params, self.title)
+
+    def describe(self) -> str:
+        return f"{self.title} ({format_params(self.params)})"
+
+    @abstractmethod
+    def perturb(
+        self,
+        model: Classifier,
+        x: torch.Tensor,
+        labels: torch.Tensor,
+        targets: torch.Tensor | None,
+        progress: ProgressFn | None,
+        cancel: CancelFn | None,
+    ) -> tuple[torch.Tensor, int]:
+        """Return the adversarial batch and the number of iterations used."""
+
+    def run(
+        self,
+        model: Classifier,
+        x: torch.Tensor,
+        labels: Sequence[int | None] | torch.Tensor | None = None,
+        targets: Sequence[int] | torch.Tensor | int | None = None,
+        progress: ProgressFn | None = None,
+        cancel: CancelFn | None = None,
+    ) -> list[AttackOutcome]:
+        """Attack a batch of [0, 1] images at the model's input size.
+
+        ``labels``: the true class per image where known (None → the model's clean prediction).
+        ``targets``: a class per image (or one for all) for a targeted attack; None for untargeted.
+        """
+        x = x.to(model.device).float()
+        ref = _reference_labels(model, x, labels)
+        tgt = None
+        if targets is not None:
+            tgt = torch.as_tensor(targets, dtype=torch.long, device=x.device).reshape(-1)
+            if tgt.numel() == 1:
+                tgt = tgt.expand(x.shape[0]).clone()
+        adv, iters = self.perturb(model, x, ref, tgt, progress, cancel)
+        predicted = self.final_prediction(model, adv)
+        return _outcomes(x, adv, ref, tgt, predicted, iters)
+
+    def final_prediction(self, model: Classifier, adv: torch.Tensor) -> torch.Tensor:
+        return model.probabilities(adv).argmax(1)
+
+
+def _reference_labels(
+    model: Classifier, x: torch.Tensor, labels: Sequence[int | None] | torch.Tensor | None
+) -> torch.Tensor:
+    with torch.no_grad():
+        clean = model(x).argmax(1)
+    if labels is None:
+        return clean
+    if isinstance(labels, torch.Tensor):
+        return labels.to(x.device).long()
+    return torch.tensor(
+        [int(c) if lab is None else int(lab) for lab, c in zip(labels, clean.tolist())], device=x.device
+    )
+
+
+def _outcomes(
+    x: torch.Tensor,
+    adv: torch.Tensor,
+    ref: torch.Tensor,
+    tgt: torch.Tensor | None,
+    predicted: torch.Tensor,
+    iters: int,
+) -> list[AttackOutcome]:
+    delta = (adv - x).flatten(1)
+    l2 = delta.norm(dim=1)
+    d = l2 / x.flatten(1).norm(dim=1).clamp_min(1e-12)
+    linf = delta.abs().amax(dim=1) * 255.0
+    out = []
+    for i in range(x.shape[0]):
+        t = None if tgt is None else int(tgt[i])
+        ok = (int(predicted[i]) == t) if t is not None else (int(predicted[i]) != int(ref[i]))
+        out.append(
+            AttackOutcome(
+                adversarial=adv[i].permute(1, 2, 0).detach().cpu().numpy().astype(np.float32),
+                success=bool(ok),
+                l2=float(l2[i]),
+                d=float(d[i]),
+                linf=float(linf[i]),
+                iterations=iters,
+                reference=int(ref[i]),
+                predicted=int(predicted[i]),
+                target=t,
+            )
+        )
+    return out
+
+
+GradFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
+
+
+def loss_gradient(
+    model: Classifier, x: torch.Tensor, ref: torch.Tensor, tgt: torch.Tensor | None
+) -> torch.Tensor:
+    """Gradient of the ascent objective: +CE(reference) untargeted, −CE(target) targeted."""
+    x = x.detach().requires_grad_(True)
+    logits = model(x)
+    loss = (
+        -F.cross_entropy(logits, tgt, reduction="sum")
+        if tgt is not None
+        else F.cross_entropy(logits, ref, reduction="sum")
+    )
+    (grad,) = torch.autograd.grad(loss, x)
+    return grad
+
+
+def _project(adv: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tensor:
+    return torch.clamp(torch.min(torch.max(adv, x - eps), x + eps), 0.0, 1.0)
+
+
+def sign_iterations(
+    x: torch.Tensor,
+    ref: torch.Tensor,
+    tgt: torch.Tensor | None,
+    grad_fn: GradFn,
+    eps: float,
+    alpha: float,
+    steps: int,
+    decay: float | None,
+    progress: ProgressFn | None,
+    cancel: CancelFn | None,
+) -> torch.Tensor:
+    """The loop shared by BIM (``decay=None``) and MI-FGSM (momentum ``decay``), in ε-ball and [0, 1]."""
+    adv = x.clone()
+    momentum = torch.zeros_like(x)
+    for i in range(steps):
+        check_cancel(cancel)
+        g = grad_fn(adv, ref, tgt)
+        if decay is not None:
+            # MI-FGSM (eq. 3): accumulate the L1-normalized gradient (mean |g| differs from ‖g‖₁ by a
+            # constant factor, which the sign below ignores).
+            g = g / g.abs().mean(dim=(1, 2, 3), keepdim=True).clamp_min(1e-12)
+            momentum = decay * momentum + g
+            g = momentum
+        adv = _project(adv + alpha * g.sign(), x, eps)
+        report(progress, (i + 1) / steps, f"step {i + 1}/{steps}")
+    return adv.detach()
+
+
+EPS = Param("eps", "ε (/255)", 8.0, 0.0, 255.0, "L∞ budget in 1/255 units")
+STEPS = Param("steps", "steps", 10, 1, 10000, integer=True)
+ALPHA = Param("alpha", "step size (/255)", None, 0.0, 255.0, "default ε / steps", optional=True)
+
+
+class FGSM(Attack):
+    name, title = "fgsm", "FGSM"
+
+    PARAMS = (EPS,)
+
+    def perturb(self, model, x, ref, tgt, progress, cancel):  # noqa: ANN001, ANN201
+        check_cancel(cancel)
+        eps = self.params["eps"] / 255.0
+        adv = torch.clamp(x + eps * loss_gradient(model, x, ref, tgt).sign(), 0.0, 1.0).detach()
+        report(progress, 1.0, "done")
+        return adv, 1
+
+
+class BIM(Attack):
+    name, title = "bim", "BIM"
+
+    PARAMS = (EPS, STEPS, ALPHA)
+    decay: float | None = None
+
+    def _alpha(self) -> float:
+        a = self.params.get("alpha")
+        return (a if a is not None else self.params["eps"] / self.params["steps"]) / 255.0
+
+    def gradient_fn(self, model: Classifier) -> GradFn:
+        return lambda a, r, t: loss_gradient(model, a, r, t)
+
+    def perturb(self, model, x, ref, tgt, progress, cancel):  # noqa: ANN001, ANN201
+        steps = int(self.params["steps"])
+        adv = sign_iterations(
+            x,
+            ref,
+            tgt,
+            self.gradient_fn(model),
+            self.params["eps"] / 255.0,
+            self._alpha(),
+            steps,
+            self.decay,
+            progress,
+            cancel,
+        )
+        return adv, steps
+
+
+class MIFGSM(BIM):
+    name, title = "mifgsm", "MI-FGSM"
+
+    PARAMS = (EPS, STEPS, ALPHA, Param("decay", "momentum μ", 1.0, 0.0, 10.0))
+
+    @property
+    def decay(self) -> float:  # type: ignore[override]
+        return float(self.params["decay"])
+
+
+class CWL2(Attack):
+    """Carlini & Wagner's L2 attack: tanh box, margin κ, Adam, binary search over c.
+
+    With ``d`` set, the final perturbation is scaled by τ ≥ 1 until ‖δ‖₂/‖x‖₂ reaches d, as the paper does.
+    """
+
+    name, title = "cw", "CW-L2"
+
+    PARAMS = (
+        Param("c", "c", 0.1, 1e-6, 1e6, "weight of the misclassification term"),
+        Param("kappa", "κ (margin)", 0.0, 0.0, 1000.0, "confidence margin; > 0 survives rounding better"),
+        Param("steps", "steps", 100, 1, 100000, integer=True),
+        Param("lr", "learning rate", 0.01, 1e-6, 10.0),
+        Param("binary_steps", "binary search steps", 1, 1, 20, "searches over c", integer=True),
+        Param("d", "target d = ‖δ‖₂/‖x‖₂", None, 0.0, 2.0, "scale δ by τ ≥ 1 to reach d", optional=True),
+    )
+
+    def _f(self, logits: torch.Tensor, ref: torch.Tensor, tgt: torch.Tensor | None) -> torch.Tensor:
+        kappa = float(self.params["kappa"])
+        cls = tgt if tgt is not None else ref
+        onehot = F.one_hot(cls, logits.shape[1]).bool()
+        real = logits[onehot]
+        other = logits.masked_fill(onehot, -math.inf).amax(dim=1)
+        if tgt is not None:
+            return torch.clamp(other - real, min=-kappa)
+        return torch.clamp(real - other, min=-kappa)
+
+    def _succeeded(self, logits: torch.Tensor, ref: torch.Tensor, tgt: torch.Tensor | None) -> torch.Tensor:
+        return (
+            self._f(logits, ref, tgt) <= -float(self.params["kappa"]) + 1e-12
+            if self.params["kappa"] > 0
+            else (logits.argmax(1) == tgt if tgt is not None else logits.argmax(1) != ref)
+        )
+
+    def perturb(self, model, x, ref, tgt, progress, cancel):  # noqa: ANN001, ANN201
+        b = x.shape[0]
+        steps, n_bin = int(self.params["steps"]), int(self.params["binary_steps"])
+        c = torch.full((b,), float(self.params["c"]), device=x.device)
+        lower = torch.zeros(b, device=x.device)
+        upper = torch.full((b,), math.inf, device=x.device)
+        best = x.clone()
+        best_l2 = torch.full((b,), math.inf, device=x.device)
+        w0 = torch.atanh(torch.clamp(x * 2 - 1, -1 + 1e-6, 1 - 1e-6))
+        total, done = steps * n_bin, 0
+        for _ in range(n_bin):
+            w = w0.clone().requires_grad_(True)
+            opt = torch.optim.Adam([w], lr=float(self.params["lr"]))
+            found = torch.zeros(b, dtype=torch.bool, device=x.device)
+            for _ in range(steps):
+                check_cancel(cancel)
+                adv = (torch.tanh(w) + 1) / 2
+                logits = model(adv)
+                l2sq = (adv - x).flatten(1).pow(2).sum(1)
+                loss = (l2sq + c * self._f(logits, ref, tgt)).sum()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                with torch.no_grad():
+                    ok = self._succeeded(logits, ref, tgt)
+                    better = ok & (l2sq.sqrt() < best_l2)
+                    best = torch.where(better.view(-1, 1, 1, 1), adv.detach(), best)
+                    best_l2 = torch.where(better, l2sq.sqrt(), best_l2)
+                    found |= ok
+                done += 1
+                report(progress, done / total, f"step {done}/{total}")
+            # binary search over c, per image
+            upper = torch.where(found, torch.minimum(upper, c), upper)
+            lower = torch.where(found, lower, torch.maximum(lower, c))
+            c = torch.where(torch.isinf(upper), c * 10, (lower + upper) / 2)
+        adv = best
+        target_d = self.params.get("d")
+        if target_d:
+            delta = adv - x
+            cur = delta.flatten(1).norm(dim=1) / x.flatten(1).norm(dim=1).clamp_min(1e-12)
+            tau = torch.clamp(float(target_d) / cur.clamp_min(1e-12), min=1.0)
+            tau = torch.where(cur > 0, tau, torch.ones_like(tau))
+            adv = torch.clamp(x + tau.view(-1, 1, 1, 1) * delta, 0.0, 1.0)
+        return adv.detach(), done
+
+
+@dataclass
+class _PurifierHandle:
+    """Wraps a defense so BPDA can purify tensors (one image at a time, through numpy)."""
+
+    purify: Callable[[np.ndarray], np.ndarray]
+    calls: int = field(default=0)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        outs = []
+        for img in x.detach().permute(0, 2, 3, 1).cpu().numpy():
+            outs.append(torch.from_numpy(self.purify(img)).permute(2, 0, 1))
+            self.calls += 1
+        return torch.stack(outs).to(x.device, x.dtype)
+
+
+class BPDA(BIM):
+    """Defense-aware BIM: gradients are taken at the purified image (backward pass ≈ identity).
+
+    ``eot`` > 1 averages gradients over several purifications (Expectation over Transformation), which
+    matters for randomized defenses such as TVM. Success is judged through the defense.
+    """
+
+    name, title = "bpda", "BPDA (defense-aware BIM)"
+
+    PARAMS = (
+        EPS,
+        STEPS,
+        ALPHA,
+        Param("eot", "EOT samples", 1, 1, 100, "purifications per gradient", integer=True),
+    )
+
+    def __init__(self, purify: Callable[[np.ndarray], np.ndarray] | None = None, **params: object) -> None:
+        super().__init__(**params)
+        self.purifier = _PurifierHandle(purify) if purify is not None else None
+
+    def gradient_fn(self, model: Classifier) -> GradFn:
+        if self.purifier is None:
+            raise ValueError("BPDA needs the defense to attack; choose a defense first")
+        purifier = self.purifier
+        eot = int(self.params["eot"])
+
+        def grad(a: torch.Tensor, r: torch.Tensor, t: torch.Tensor | None) -> torch.Tensor:
+            total = torch.zeros_like(a)
+            for _ in range(eot):
+                total += loss_gradient(model, purifier(a), r, t)
+            return total / eot
+
+        return grad
+
+    def final_prediction(self, model: Classifier, adv: torch.Tensor) -> torch.Tensor:
+        assert self.purifier is not None
+        return model.probabilities(self.purifier(adv)).argmax(1)
+
+
+ATTACKS: dict[str, type[Attack]] = {cls.name: cls for cls in (FGSM, BIM, MIFGSM, CWL2, BPDA)}
+
+
+def create_attack(name: str, **params: object) -> Attack:
+    """Build an attack by name (``fgsm``, ``bim``, ``mifgsm``, ``cw``, ``bpda``); unknown → ValueError."""
+    key = name.lower().replace("-", "").replace("_", "")
+    aliases = {"mi": "mifgsm", "cwl2": "cw", "cw2": "cw"}
+    key = aliases.get(key, key)
+    if key not in ATTACKS:
+        raise ValueError(f"unknown attack {name!r}; choose one of {', '.join(ATTACKS)}")
+    return ATTACKS[key](**params)

@@ -1,0 +1,302 @@
+"""The RegionSparse dictionary: training (spec §1), validation, and ``.npz`` files without pickle.
+
+Training: non-local-means smoothing with strength ``h`` (OpenCV) → random b×b×3 patches per image →
+per-image z-score of every patch dimension (Patch Normalization, eq. 17) → online dictionary learning
+(Mairal et al. 2009) with scikit-learn's ``MiniBatchDictionaryLearning``, one mini-batch at a time so
+progress is reported and a cancel request is honoured between batches.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from rsdesk.core.images import ImageError, atomic_write, load_image, to_uint8
+from rsdesk.core.patches import random_patches
+from rsdesk.core.progress import CancelFn, ProgressFn, check_cancel, report, scaled
+
+FORMAT_VERSION = 1
+#: Added to every per-dimension standard deviation so flat regions do not divide by zero.
+NORM_EPS = 1e-3
+
+
+class DictionaryError(ValueError):
+    """A dictionary file is missing, malformed, or does not fit what it is used for."""
+
+
+@dataclass(frozen=True)
+class Dictionary:
+    """Unit-norm atoms for b×b×3 patches plus how they were made."""
+
+    atoms: np.ndarray = field(repr=False)  # n_atoms × 3·b·b, float32, unit rows
+    patch_size: int
+    h: float
+    n_images: int = 0
+    seed: int = 0
+    normalized: bool = True  # trained on z-scored patches (Patch Normalization)
+    provenance: str = ""
+
+    @property
+    def n_atoms(self) -> int:
+        return int(self.atoms.shape[0])
+
+    @property
+    def dim(self) -> int:
+        return int(self.atoms.shape[1])
+
+    def describe(self) -> str:
+        return f"{self.n_atoms} atoms, {self.patch_size}×{self.patch_size} patches, h {self.h:g}"
+
+
+def _unit_rows(a: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(a, axis=1, keepdims=True)
+    return (a / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def validate_atoms(atoms: np.ndarray, patch_size: int) -> np.ndarray:
+    """Check shape, dtype and finiteness of an atom matrix; return it as unit-norm float32."""
+    if atoms.ndim != 2:
+        raise DictionaryError(f"atoms must be a 2-D matrix, found shape {atoms.shape}")
+    if not np.issubdtype(atoms.dtype, np.floating):
+        raise DictionaryError(f"atoms must be floating point, found {atoms.dtype}")
+    if patch_size < 2 or atoms.shape[1] != 3 * patch_size * patch_size:
+        raise DictionaryError(
+            f"atoms have {atoms.shape[1]} values each, but {patch_size}×{patch_size}×3 patches need "
+            f"{3 * patch_size * patch_size}"
+        )
+    if atoms.shape[0] < 2:
+        raise DictionaryError("a dictionary needs at least 2 atoms")
+    if not np.isfinite(atoms).all():
+        raise DictionaryError("atoms contain NaN or infinite values")
+    if (np.linalg.norm(atoms, axis=1) < 1e-8).any():
+        raise DictionaryError("some atoms are all zeros")
+    return _unit_rows(atoms)
+
+
+def random_dictionary(n_atoms: int = 256, patch_size: int = 8, seed: int = 0) -> Dictionary:
+    """Gaussian random unit-norm atoms: the paper's "noTR" ablation (no trained dictionary)."""
+    rng = np.random.default_rng(seed)
+    atoms = _unit_rows(rng.standard_normal((n_atoms, 3 * patch_size * patch_size)))
+    return Dictionary(atoms, patch_size, h=0.0, seed=seed, provenance="random Gaussian atoms (noTR)")
+
+
+def save_dictionary(path: str | os.PathLike[str], d: Dictionary) -> Path:
+    """Write ``.npz`` atomically, with only arrays and plain scalars (readable with allow_pickle=False)."""
+
+    def write(fh: object) -> None:
+        np.savez_compressed(
+            fh,
+            atoms=d.atoms.astype(np.float32),
+            patch_size=np.int64(d.patch_size),
+            h=np.float64(d.h),
+            n_images=np.int64(d.n_images),
+            seed=np.int64(d.seed),
+            normalized=np.bool_(d.normalized),
+            format_version=np.int64(FORMAT_VERSION),
+            provenance=np.str_(d.provenance),
+        )
+
+    return atomic_write(path, write)  # type: ignore[arg-type]
+
+
+def load_dictionary(path: str | os.PathLike[str]) -> Dictionary:
+    """Read and validate a dictionary file; :class:`DictionaryError` says exactly what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise DictionaryError(f"dictionary file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except (ValueError, OSError, EOFError) as exc:
+        raise DictionaryError(f"{path.name}: not a RegionSparse dictionary (.npz) file ({exc})") from exc
+    if not isinstance(data, dict):  # a plain .npy array
+        raise DictionaryError(f"{path.name}: expected an .npz archive with an 'atoms' array")
+    missing = [k for k in ("atoms", "patch_size", "h", "format_version") if k not in data]
+    if missing:
+        raise DictionaryError(f"{path.name}: not a RegionSparse dictionary (missing {', '.join(missing)})")
+    version = int(data["format_version"])
+    if version > FORMAT_VERSION:
+        raise DictionaryError(
+            f"{path.name}: format version {version} is newer than this RSDesk understands "
+            f"({FORMAT_VERSION}); update RSDesk"
+        )
+    patch_size = int(data["patch_size"])
+    atoms = validate_atoms(np.asarray(data["atoms"]), patch_size)
+    try:
+        return Dictionary(
+            atoms=atoms,
+            patch_size=patch_size,
+            h=float(data["h"]),
+            n_images=int(data.get("n_images", 0)),
+            seed=int(data.get("seed", 0)),
+            normalized=bool(data.get("normalized", True)),
+            provenance=str(data.get("provenance", "")),
+        )
+    except (TypeError, ValueError) as exc:
+        raise DictionaryError(f"{path.name}: malformed metadata ({exc})") from exc
+
+
+# ----- training ------------------------------------------------------------------------------------
+
+
+def smooth_nlm(img: np.ndarray, h: float) -> np.ndarray:
+    """Non-local-means smoothing (OpenCV, on uint8, h = hColor = ``h``); ``h <= 0`` returns the input."""
+    if h <= 0:
+        return np.asarray(img, dtype=np.float32)
+    out = cv2.fastNlMeansDenoisingColored(to_uint8(img), None, float(h), float(h), 7, 21)
+    return out.astype(np.float32) / 255.0
+
+
+def zscore_columns(p: np.ndarray, eps: float = NORM_EPS) -> np.ndarray:
+    """Patch Normalization: z-score every patch dimension over the rows of ``p`` (one image's patches)."""
+    mean = p.mean(axis=0, keepdims=True)
+    std = p.std(axis=0, keepdims=True)
+    return ((p - mean) / (std + eps)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Parameters of dictionary training (spec §1)."""
+
+    h: float = 10.0
+    patch_size: int = 8
+    patches_per_image: int = 2000
+    n_atoms: int = 256
+    normalize: bool = True  # Patch Normalization; False is the "noPN" ablation
+    seed: int = 0
+    epochs: int = 1
+    batch_size: int = 256
+    alpha: float = 1.0  # sparsity penalty of the online learner's coding step
+    #: resize each training image so its shorter side is this many pixels (0: keep the original size);
+    #: the classifier sees images at about this scale, so the atoms should too.
+    resize_to: int = 0
+
+    def validate(self) -> None:
+        if not 2 <= self.patch_size <= 32:
+            raise ValueError(f"patch size must be 2…32, got {self.patch_size}")
+        if not 2 <= self.n_atoms <= 4096:
+            raise ValueError(f"atoms must be 2…4096, got {self.n_atoms}")
+        if self.patches_per_image < 1:
+            raise ValueError("patches per image must be at least 1")
+        if not 0 <= self.h <= 100:
+            raise ValueError(f"h must be within 0…100, got {self.h}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch size must be at least 1")
+
+
+def _resize_shorter(img: np.ndarray, side: int) -> np.ndarray:
+    h, w = img.shape[:2]
+    if side <= 0 or min(h, w) == side:
+        return img
+    s = side / min(h, w)
+    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
+    return np.clip(cv2.resize(img, (round(w * s), round(h * s)), interpolation=interp), 0, 1)
+
+
+def patch_dataset(
+    images: Sequence[str | os.PathLike[str] | np.ndarray],
+    config: TrainingConfig,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+    on_skip: Callable[[str], None] | None = None,
+) -> tuple[np.ndarray, list[str]]:
+    """Smooth, sample and normalize patches from every usable image; returns (patches, skipped notes).
+
+    Unreadable or too-small images are skipped (``on_skip`` hears why) rather than ending the run.
+    """
+    rng = np.random.default_rng(config.seed)
+    parts: list[np.ndarray] = []
+    skipped: list[str] = []
+    for i, item in enumerate(images):
+        check_cancel(cancel)
+        name = getattr(item, "name", None) or (str(item) if not isinstance(item, np.ndarray) else f"#{i}")
+        try:
+            img = item if isinstance(item, np.ndarray) else load_image(item, min_side=config.patch_size)
+        except ImageError as exc:
+            skipped.append(str(exc))
+            if on_skip:
+                on_skip(str(exc))
+            continue
+        img = _resize_shorter(img, config.resize_to)
+        if min(img.shape[:2]) < config.patch_size:
+            skipped.append(f"{name}: smaller than the patch size")
+            if on_skip:
+                on_skip(skipped[-1])
+            continue
+        smooth = smooth_nlm(img, config.h)
+        p = random_patches(smooth, config.patch_size, config.patches_per_image, rng)
+        parts.append(zscore_columns(p) if config.normalize else p)
+        report(progress, (i + 1) / len(images), f"image {i + 1}/{len(images)}: {len(parts) * len(p)} patches")
+    if not parts:
+        raise ValueError("no usable training images (" + "; ".join(skipped[:3]) + ")")
+    return np.concatenate(parts), skipped
+
+
+def learn_atoms_sklearn(
+    patches: np.ndarray,
+    config: TrainingConfig,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> np.ndarray:
+    """Online dictionary learning with scikit-learn, one ``partial_fit`` per mini-batch."""
+    from sklearn.decomposition import MiniBatchDictionaryLearning
+
+    learner = MiniBatchDictionaryLearning(
+        n_components=config.n_atoms,
+        alpha=config.alpha,
+        batch_size=config.batch_size,
+        random_state=config.seed,
+        fit_algorithm="lars",
+        transform_algorithm="omp",
+    )
+    rng = np.random.default_rng(config.seed + 1)
+    n = patches.shape[0]
+    steps_per_epoch = max(1, int(np.ceil(n / config.batch_size)))
+    total = steps_per_epoch * config.epochs
+    step = 0
+    t0 = time.perf_counter()
+    for _ in range(config.epochs):
+        order = rng.permutation(n)
+        for s in range(0, n, config.batch_size):
+            check_cancel(cancel)
+            learner.partial_fit(patches[order[s : s + config.batch_size]])
+            step += 1
+            if step % 4 == 0 or step == total:
+                left = (time.perf_counter() - t0) / step * (total - step)
+                report(progress, step / total, f"batch {step}/{total}, ~{left:.0f} s left")
+    return learner.components_.astype(np.float32)
+
+
+def train_dictionary(
+    images: Sequence[str | os.PathLike[str] | np.ndarray],
+    config: TrainingConfig | None = None,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+    provenance: str = "",
+    on_skip: Callable[[str], None] | None = None,
+) -> Dictionary:
+    """Train a RegionSparse dictionary from benign images (paths or arrays); seedable and cancellable."""
+    config = config or TrainingConfig()
+    config.validate()
+    if not images:
+        raise ValueError("no training images given")
+    patches, skipped = patch_dataset(images, config, scaled(progress, 0.0, 0.2), cancel, on_skip)
+    atoms = learn_atoms_sklearn(patches, config, scaled(progress, 0.2, 1.0), cancel)
+    n_used = len(images) - len(skipped)
+    note = provenance or f"trained by RSDesk from {n_used} images"
+    note += f"; {patches.shape[0]} patches, seed {config.seed}"
+    return Dictionary(
+        atoms=validate_atoms(atoms, config.patch_size),
+        patch_size=config.patch_size,
+        h=config.h,
+        n_images=n_used,
+        seed=config.seed,
+        normalized=config.normalize,
+        provenance=note,
+    )

@@ -1,0 +1,98 @@
+"""Rebuild ``resources/default_dictionary.npz`` and ``resources/samples/`` from license-clean images.
+
+The training images are natural photos that ship inside scikit-image and scikit-learn (licenses in
+``resources/PROVENANCE.md``); none of them is a bundled sample image. Run from the repository root:
+
+    pip install scikit-image && python scripts/build_default_dictionary.py
+
+Training is seeded, so the same library versions give the same atoms.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rsdesk.core.dictionary import TrainingConfig, save_dictionary, train_dictionary
+
+#: (loader module, function, license) — every image used to train the bundled dictionary.
+TRAINING = [
+    ("skimage", "hubble_deep_field", "NASA, public domain"),
+    ("skimage", "brick", "CC0 (cc0textures.com)"),
+    ("skimage", "grass", "CC0 (cc0textures.com)"),
+    ("skimage", "gravel", "CC0 (cc0textures.com)"),
+    ("skimage", "coins", "no known copyright restrictions (Brooklyn Museum)"),
+    ("skimage", "retina", "CC0 (Wikimedia Commons)"),
+    ("skimage", "immunohistochemistry", "no known copyright restrictions (CMMI)"),
+    ("skimage", "clock", "public domain (Stefan van der Walt)"),
+    ("skimage", "cell", "CC0"),
+    ("sklearn", "china.jpg", "CC BY 2.0, danielbuechele on Flickr"),
+    ("sklearn", "flower.jpg", "CC BY 2.0, vultilion on Flickr"),
+]
+
+#: bundled sample images: (skimage function, file name, license)
+SAMPLES = [
+    ("coffee", "coffee.jpg", "CC0, Rachel Michetti"),
+    ("camera", "camera.jpg", "CC0, Lav Varshney"),
+    ("chelsea", "chelsea.jpg", "CC0, Stefan van der Walt"),
+    ("rocket", "rocket.jpg", "public domain, SpaceX"),
+    ("astronaut", "astronaut.jpg", "public domain, NASA"),
+]
+
+CONFIG = TrainingConfig(h=10.0, patch_size=8, patches_per_image=3000, n_atoms=256, seed=0)
+
+
+def _as_rgb_float(img: np.ndarray) -> np.ndarray:
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    return img[..., :3].astype(np.float32) / 255.0
+
+
+def training_images() -> list[np.ndarray]:
+    import skimage.data
+    from sklearn.datasets import load_sample_image
+
+    out = []
+    for source, name, _ in TRAINING:
+        img = getattr(skimage.data, name)() if source == "skimage" else load_sample_image(name)
+        out.append(_as_rgb_float(img))
+    return out
+
+
+def write_samples(folder: Path) -> None:
+    import skimage.data
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for func, fname, _ in SAMPLES:
+        img = getattr(skimage.data, func)()
+        if img.ndim == 2:
+            img = np.repeat(img[..., None], 3, axis=2)
+        Image.fromarray(img[..., :3]).save(folder / fname, quality=95)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--out", default="resources/default_dictionary.npz")
+    ap.add_argument("--samples", default="resources/samples")
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    names = ", ".join(n for _, n, _ in TRAINING)
+    d = train_dictionary(
+        training_images(),
+        CONFIG,
+        progress=lambda f, m: print(f"\r{100 * f:5.1f}% {m}".ljust(60), end="", flush=True),
+        provenance=f"RSDesk default: {len(TRAINING)} license-clean photos from scikit-image and "
+        f"scikit-learn ({names}); h {CONFIG.h:g}, {CONFIG.patches_per_image} patches per image",
+    )
+    print()
+    save_dictionary(args.out, d)
+    write_samples(Path(args.samples))
+    print(f"wrote {args.out} ({d.describe()}) and {args.samples}/")
+
+
+if __name__ == "__main__":
+    main()
