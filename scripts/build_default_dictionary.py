@@ -42,7 +42,9 @@ SAMPLES = [
     ("astronaut", "astronaut.jpg", "public domain, NASA"),
 ]
 
-CONFIG = TrainingConfig(h=10.0, patch_size=8, patches_per_image=3000, n_atoms=256, seed=0)
+#: scikit-learn's learner (the spec's reference) for the bundled file;
+#: the app and the CLI train with the faster torch learner by default.
+CONFIG = TrainingConfig(h=10.0, patch_size=8, patches_per_image=3000, n_atoms=256, seed=0, learner="sklearn")
 
 
 def _as_rgb_float(img: np.ndarray) -> np.ndarray:

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import os
 import time
+import zipfile
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from rsdesk.core.dictlearn import learn_atoms_torch
 from rsdesk.core.images import ImageError, atomic_write, load_image, to_uint8
 from rsdesk.core.patches import random_patches
 from rsdesk.core.progress import CancelFn, ProgressFn, check_cancel, report, scaled
@@ -111,22 +114,28 @@ def load_dictionary(path: str | os.PathLike[str]) -> Dictionary:
     if not path.is_file():
         raise DictionaryError(f"dictionary file not found: {path}")
     try:
-        with np.load(path, allow_pickle=False) as z:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a plain .npy array
+            raise DictionaryError(f"{path.name}: expected an .npz archive with an 'atoms' array")
+        with loaded as z:
             data = {k: z[k] for k in z.files}
-    except (ValueError, OSError, EOFError) as exc:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        if isinstance(exc, DictionaryError):
+            raise
         raise DictionaryError(f"{path.name}: not a RegionSparse dictionary (.npz) file ({exc})") from exc
-    if not isinstance(data, dict):  # a plain .npy array
-        raise DictionaryError(f"{path.name}: expected an .npz archive with an 'atoms' array")
     missing = [k for k in ("atoms", "patch_size", "h", "format_version") if k not in data]
     if missing:
         raise DictionaryError(f"{path.name}: not a RegionSparse dictionary (missing {', '.join(missing)})")
-    version = int(data["format_version"])
+    try:
+        version = int(data["format_version"])
+        patch_size = int(data["patch_size"])
+    except (TypeError, ValueError) as exc:
+        raise DictionaryError(f"{path.name}: malformed metadata ({exc})") from exc
     if version > FORMAT_VERSION:
         raise DictionaryError(
             f"{path.name}: format version {version} is newer than this RSDesk understands "
             f"({FORMAT_VERSION}); update RSDesk"
         )
-    patch_size = int(data["patch_size"])
     atoms = validate_atoms(np.asarray(data["atoms"]), patch_size)
     try:
         return Dictionary(
@@ -172,7 +181,11 @@ class TrainingConfig:
     seed: int = 0
     epochs: int = 1
     batch_size: int = 256
-    alpha: float = 1.0  # sparsity penalty of the online learner's coding step
+    alpha: float = 1.0  # sparsity penalty of scikit-learn's LARS coding step
+    #: "torch": our online learner coding with Batch-OMP at ``train_k`` (fast); "sklearn": scikit-learn's
+    #: MiniBatchDictionaryLearning with LARS-lasso coding (the reference implementation)
+    learner: str = "torch"
+    train_k: int = 4
     #: resize each training image so its shorter side is this many pixels (0: keep the original size);
     #: the classifier sees images at about this scale, so the atoms should too.
     resize_to: int = 0
@@ -188,6 +201,10 @@ class TrainingConfig:
             raise ValueError(f"h must be within 0…100, got {self.h}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch size must be at least 1")
+        if self.learner not in ("torch", "sklearn"):
+            raise ValueError(f"learner must be 'torch' or 'sklearn', got {self.learner!r}")
+        if not 1 <= self.train_k <= self.n_atoms:
+            raise ValueError(f"training sparsity must be 1…{self.n_atoms}, got {self.train_k}")
 
 
 def _resize_shorter(img: np.ndarray, side: int) -> np.ndarray:
@@ -199,6 +216,19 @@ def _resize_shorter(img: np.ndarray, side: int) -> np.ndarray:
     return np.clip(cv2.resize(img, (round(w * s), round(h * s)), interpolation=interp), 0, 1)
 
 
+def _image_patches(
+    item: str | os.PathLike[str] | np.ndarray, config: TrainingConfig, seed: np.random.SeedSequence
+) -> np.ndarray:
+    """Load, smooth, sample and normalize one training image's patches (runs on a worker thread)."""
+    img = item if isinstance(item, np.ndarray) else load_image(item, min_side=config.patch_size)
+    img = _resize_shorter(np.asarray(img, dtype=np.float32), config.resize_to)
+    if min(img.shape[:2]) < config.patch_size:
+        raise ImageError("smaller than the patch size")
+    smooth = smooth_nlm(img, config.h)
+    p = random_patches(smooth, config.patch_size, config.patches_per_image, np.random.default_rng(seed))
+    return zscore_columns(p) if config.normalize else p
+
+
 def patch_dataset(
     images: Sequence[str | os.PathLike[str] | np.ndarray],
     config: TrainingConfig,
@@ -208,34 +238,44 @@ def patch_dataset(
 ) -> tuple[np.ndarray, list[str]]:
     """Smooth, sample and normalize patches from every usable image; returns (patches, skipped notes).
 
+    Images are processed on all cores (OpenCV's NLM and the decoders release the GIL). Every image gets
+    its own random stream spawned from the seed, so the result does not depend on the thread schedule.
     Unreadable or too-small images are skipped (``on_skip`` hears why) rather than ending the run.
     """
-    rng = np.random.default_rng(config.seed)
-    parts: list[np.ndarray] = []
+    seeds = np.random.SeedSequence(config.seed).spawn(len(images))
+    parts: list[np.ndarray | None] = [None] * len(images)
     skipped: list[str] = []
-    for i, item in enumerate(images):
-        check_cancel(cancel)
-        name = getattr(item, "name", None) or (str(item) if not isinstance(item, np.ndarray) else f"#{i}")
+    workers = max(1, min(len(images), os.cpu_count() or 1))
+    done = n_patches = 0
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rsdesk-patches") as pool:
+        futures = {
+            pool.submit(_image_patches, item, config, sd): i
+            for i, (item, sd) in enumerate(zip(images, seeds))
+        }
         try:
-            img = item if isinstance(item, np.ndarray) else load_image(item, min_side=config.patch_size)
-        except ImageError as exc:
-            skipped.append(str(exc))
-            if on_skip:
-                on_skip(str(exc))
-            continue
-        img = _resize_shorter(img, config.resize_to)
-        if min(img.shape[:2]) < config.patch_size:
-            skipped.append(f"{name}: smaller than the patch size")
-            if on_skip:
-                on_skip(skipped[-1])
-            continue
-        smooth = smooth_nlm(img, config.h)
-        p = random_patches(smooth, config.patch_size, config.patches_per_image, rng)
-        parts.append(zscore_columns(p) if config.normalize else p)
-        report(progress, (i + 1) / len(images), f"image {i + 1}/{len(images)}: {len(parts) * len(p)} patches")
-    if not parts:
+            for fut in as_completed(futures):
+                check_cancel(cancel)
+                i = futures[fut]
+                try:
+                    parts[i] = fut.result()
+                    n_patches += len(parts[i])
+                except ImageError as exc:
+                    item = images[i]
+                    name = f"image #{i}" if isinstance(item, np.ndarray) else Path(item).name
+                    msg = str(exc) if str(exc).startswith(name) else f"{name}: {exc}"
+                    skipped.append(msg)
+                    if on_skip:
+                        on_skip(msg)
+                done += 1
+                report(progress, done / len(images), f"image {done}/{len(images)}: {n_patches} patches")
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+    kept = [p for p in parts if p is not None]
+    if not kept:
         raise ValueError("no usable training images (" + "; ".join(skipped[:3]) + ")")
-    return np.concatenate(parts), skipped
+    return np.concatenate(kept), skipped
 
 
 def learn_atoms_sklearn(
@@ -287,7 +327,20 @@ def train_dictionary(
     if not images:
         raise ValueError("no training images given")
     patches, skipped = patch_dataset(images, config, scaled(progress, 0.0, 0.2), cancel, on_skip)
-    atoms = learn_atoms_sklearn(patches, config, scaled(progress, 0.2, 1.0), cancel)
+    learn_progress = scaled(progress, 0.2, 1.0)
+    if config.learner == "sklearn":
+        atoms = learn_atoms_sklearn(patches, config, learn_progress, cancel)
+    else:
+        atoms = learn_atoms_torch(
+            patches,
+            config.n_atoms,
+            k=config.train_k,
+            batch_size=config.batch_size,
+            epochs=config.epochs,
+            seed=config.seed,
+            progress=learn_progress,
+            cancel=cancel,
+        )
     n_used = len(images) - len(skipped)
     note = provenance or f"trained by RSDesk from {n_used} images"
     note += f"; {patches.shape[0]} patches, seed {config.seed}"

@@ -44,14 +44,18 @@ def _capture(module: nn.Module, store: dict[str, torch.Tensor]) -> Iterator[None
 
 
 def _last_feature_module(model: Classifier, x: torch.Tensor) -> nn.Module:
-    """The module that produced the last 4-D tensor in a forward pass (for networks with no declared head)."""
+    """The module that produced the last spatial feature map in a forward pass (no declared head).
+
+    Only 4-D outputs larger than 1×1 count: a global pooling layer also outputs N×C×1×1, and Grad-CAM
+    on it would give a constant heatmap.
+    """
     order: list[nn.Module] = []
+
+    def is_map(out: object) -> bool:
+        return isinstance(out, torch.Tensor) and out.ndim == 4 and min(out.shape[-2:]) > 1
+
     handles = [
-        m.register_forward_hook(
-            lambda mod, _i, out: (
-                order.append(mod) if isinstance(out, torch.Tensor) and out.ndim == 4 else None
-            )
-        )
+        m.register_forward_hook(lambda mod, _i, out: order.append(mod) if is_map(out) else None)
         for m in model.net.modules()
         if not list(m.children())
     ]

@@ -18,8 +18,8 @@ import torch.nn.functional as F
 
 from rsdesk.core.dictionary import NORM_EPS, Dictionary
 from rsdesk.core.localization import LocalizationParams, localize_object
-from rsdesk.core.omp import batch_omp, sparse_reconstruct
-from rsdesk.core.patches import extract_grid, fold_grid, image_to_tensor, padded_grid, tensor_to_image
+from rsdesk.core.omp import DEFAULT_CHUNK, batch_omp, sparse_reconstruct
+from rsdesk.core.patches import image_to_tensor, padded_grid, tensor_to_image
 from rsdesk.core.progress import CancelFn, ProgressFn, check_cancel, report
 
 
@@ -73,6 +73,31 @@ def bilateral(
     return cv2.bilateralFilter(src, int(d), float(sigma_color) / 255.0, float(sigma_space))
 
 
+def _band_patches(xp: torch.Tensor, r0: int, r1: int, b: int, stride: int) -> torch.Tensor:
+    """The grid patches of patch rows ``r0 … r1-1`` as a (rows·grid_width) × 3b² matrix."""
+    band = xp[..., r0 * stride : (r1 - 1) * stride + b, :]
+    return F.unfold(band, kernel_size=b, stride=stride)[0].T
+
+
+def _patch_statistics(
+    xp: torch.Tensor, sel: torch.Tensor, b: int, stride: int, rows_per_band: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-dimension mean and std over the selected grid patches, accumulated band by band (in cache)."""
+    gh = sel.shape[0]
+    s1 = torch.zeros(xp.shape[1] * b * b, dtype=torch.float64, device=xp.device)
+    s2 = torch.zeros_like(s1)
+    for r0 in range(0, gh, rows_per_band):
+        r1 = min(gh, r0 + rows_per_band)
+        weights = sel[r0:r1].flatten().to(xp.dtype)
+        patches = _band_patches(xp, r0, r1, b, stride)
+        s1 += torch.mv(patches.T, weights).double()
+        s2 += torch.mv(patches.square().T, weights).double()
+    n = sel.sum().clamp_min(1).double()
+    mean = s1 / n
+    var = (s2 / n - mean * mean).clamp_min(0.0)
+    return mean.to(xp.dtype), var.sqrt().to(xp.dtype)
+
+
 def sparse_code(
     img: np.ndarray,
     atoms: torch.Tensor,
@@ -83,54 +108,69 @@ def sparse_code(
     normalize: bool = True,
     gram: torch.Tensor | None = None,
     cancel: CancelFn | None = None,
+    chunk: int = DEFAULT_CHUNK,
 ) -> tuple[np.ndarray, int]:
     """Sparse-code the patches of ``img`` that touch ``region`` (all if None) and average them back.
 
     Pixels no coded patch covers keep their input value. Returns the image and the number of patches.
+
+    The patch matrix of a whole image (≈50 000 × 192 at stride 1) does not fit in cache, and every pass
+    over it costs more than the arithmetic, so the work is fused per band of patch rows: extract the band's
+    patches, correlate them with the atoms, run OMP, rebuild them and overlap-add them into the output,
+    all while the band is in cache. Patch Normalization is folded into the atoms instead of applied to the
+    patches: with z = (p − μ)/σ, ``z·Aᵀ = p·(A/σ)ᵀ − (μ/σ)·Aᵀ`` and the rebuilt patch is
+    ``Σ c_j (a_j ⊙ σ) + μ``; the μ part of the overlap-add is one transposed convolution.
     """
     b = patch_size
     dev = atoms.device
-    x = image_to_tensor(img, dev)
+    dt = atoms.dtype
+    x = image_to_tensor(img, dev).to(dt)
     h, w = x.shape[-2:]
     xp, _, _ = padded_grid(x, b, stride)
-    size = (xp.shape[-2], xp.shape[-1])
-    patches = extract_grid(xp, b, stride)
+    hp, wp = xp.shape[-2:]
+    gh, gw = (hp - b) // stride + 1, (wp - b) // stride + 1
     if region is not None:
         r = torch.from_numpy(np.ascontiguousarray(region, dtype=np.float32)).to(dev)[None, None]
-        r = F.pad(r, (0, size[1] - w, 0, size[0] - h))
-        touched = F.max_pool2d(r, kernel_size=b, stride=stride).flatten() > 0
-        sel = touched.nonzero().squeeze(1)
-        chosen = patches.index_select(0, sel)
+        r = F.pad(r, (0, wp - w, 0, hp - h))
+        sel = F.max_pool2d(r, kernel_size=b, stride=stride)[0, 0] > 0
     else:
-        sel = None
-        chosen = patches
-    check_cancel(cancel)
-    if chosen.shape[0] == 0:
+        sel = torch.ones((gh, gw), dtype=torch.bool, device=dev)
+    n_sel = int(sel.sum())
+    if n_sel == 0:
         return np.asarray(img, dtype=np.float32).copy(), 0
+    rows_per_band = max(1, chunk // gw)
     if normalize:
-        mean = chosen.mean(dim=0, keepdim=True)
-        scale = chosen.std(dim=0, keepdim=True, unbiased=False) + NORM_EPS
-        signals = (chosen - mean) / scale
+        mean, std = _patch_statistics(xp, sel, b, stride, rows_per_band)
+        std = std + NORM_EPS
     else:
-        signals = chosen
+        mean = torch.zeros(atoms.shape[1], dtype=dt, device=dev)
+        std = torch.ones_like(mean)
+    corr_atoms = atoms / std  # correlate raw patches with these …
+    offset = corr_atoms @ mean  # … and subtract this: the correlations of the z-scored patches
+    rebuild_atoms = atoms * std
     g = gram if gram is not None else atoms @ atoms.T
-    idx, coef = batch_omp(signals @ atoms.T, g, k)
-    check_cancel(cancel)
-    recon = sparse_reconstruct(idx, coef, atoms)
-    if normalize:
-        recon = recon * scale + mean
-    if sel is None:
-        total = fold_grid(recon, size, b, stride)
-        count = fold_grid(torch.ones_like(recon[:1]).expand_as(recon), size, b, stride)
-    else:
-        full = torch.zeros_like(patches)
-        full.index_copy_(0, sel, recon)
-        ones = torch.zeros((patches.shape[0], 1), dtype=patches.dtype, device=dev)
-        ones.index_fill_(0, sel, 1.0)
-        total = fold_grid(full, size, b, stride)
-        count = fold_grid(ones.expand_as(patches), size, b, stride)
+    total = torch.zeros_like(xp)
+    for r0 in range(0, gh, rows_per_band):
+        check_cancel(cancel)
+        r1 = min(gh, r0 + rows_per_band)
+        band_sel = sel[r0:r1].flatten()
+        ids = band_sel.nonzero().squeeze(1)
+        if ids.numel() == 0:
+            continue
+        y0, y1 = r0 * stride, (r1 - 1) * stride + b
+        patches = _band_patches(xp, r0, r1, b, stride)
+        chosen = patches.index_select(0, ids) if ids.numel() < patches.shape[0] else patches
+        xy = torch.addmm(offset, chosen, corr_atoms.T, beta=-1.0)
+        idx, coef = batch_omp(xy, g, k, chunk=max(chunk, ids.numel()))
+        rec = sparse_reconstruct(idx, coef, rebuild_atoms)
+        if ids.numel() < patches.shape[0]:
+            rec = torch.zeros_like(patches).index_copy_(0, ids, rec)
+        total[..., y0:y1, :] += F.fold(rec.T.unsqueeze(0), (y1 - y0, wp), kernel_size=b, stride=stride)
+    selmap = sel.to(dt)[None, None]
+    total += F.conv_transpose2d(selmap, mean.view(1, 3, b, b), stride=stride)
+    count = F.conv_transpose2d(selmap, torch.ones((1, 1, b, b), dtype=dt, device=dev), stride=stride)
     out = torch.where(count > 0, total / count.clamp_min(1.0), xp)[..., :h, :w]
-    return np.clip(tensor_to_image(out), 0.0, 1.0), int(chosen.shape[0])
+    return np.clip(tensor_to_image(out), 0.0, 1.0), n_sel
 
 
 class RegionSparse:
