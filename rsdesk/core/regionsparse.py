@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from rsdesk.core.dictionary import NORM_EPS, Dictionary
 from rsdesk.core.localization import LocalizationParams, localize_object
-from rsdesk.core.omp import DEFAULT_CHUNK, batch_omp, sparse_reconstruct
+from rsdesk.core.omp import batch_omp, chunk_for, sparse_reconstruct
 from rsdesk.core.patches import image_to_tensor, padded_grid, tensor_to_image
 from rsdesk.core.progress import CancelFn, ProgressFn, check_cancel, report
 
@@ -108,7 +108,7 @@ def sparse_code(
     normalize: bool = True,
     gram: torch.Tensor | None = None,
     cancel: CancelFn | None = None,
-    chunk: int = DEFAULT_CHUNK,
+    chunk: int | None = None,
 ) -> tuple[np.ndarray, int]:
     """Sparse-code the patches of ``img`` that touch ``region`` (all if None) and average them back.
 
@@ -124,6 +124,7 @@ def sparse_code(
     b = patch_size
     dev = atoms.device
     dt = atoms.dtype
+    chunk = chunk or chunk_for(dev)
     x = image_to_tensor(img, dev).to(dt)
     h, w = x.shape[-2:]
     xp, _, _ = padded_grid(x, b, stride)
