@@ -219,11 +219,20 @@ def _resolve_class(text: str) -> int:
     raise ValueError(f"target class {text!r} is {'ambiguous' if hits else 'unknown'}")
 
 
-def _save_output(path: Path, img, fmt: str):  # noqa: ANN001, ANN202
+def _save_output(base: Path, img, fmt: str, used: set[Path]):  # noqa: ANN001, ANN202
+    """Save as ``base.fmt`` and reload it; never over a file this run already wrote (same stems).
+
+    The suffix is appended, not swapped in: ``with_suffix`` would cut a stem with dots (``a.v2_fgsm``).
+    """
     from rsdesk.core.images import load_image, save_image
 
-    out = save_image(path.with_suffix("." + fmt), img)
-    return out, load_image(out)
+    out, n = base.with_name(f"{base.name}.{fmt}"), 1
+    while out in used:
+        n += 1
+        out = base.with_name(f"{base.name}_{n}.{fmt}")
+    used.add(out)
+    saved = save_image(out, img)
+    return saved, load_image(saved)
 
 
 def cmd_attack(args: argparse.Namespace) -> int:
@@ -234,10 +243,13 @@ def cmd_attack(args: argparse.Namespace) -> int:
     params = {k: getattr(args, k) for k in ("eps", "steps", "alpha", "decay", "c", "kappa", "d")}
     attack = create_attack(args.attack, **{k: v for k, v in params.items() if v is not None})
     target = _resolve_class(args.target) if args.target else None
+    if args.batch < 1:
+        raise ValueError(f"--batch must be at least 1, got {args.batch}")
     model = _load_model(args)
     out_dir = Path(args.out)
     paths = _expand(args.inputs)
     failed = 0
+    used: set[Path] = set()
     good: list[tuple[Path, object]] = []
     for path in paths:
         try:
@@ -262,7 +274,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
         for (path, _), outcome in zip(chunk, outcomes):
             t1 = time.perf_counter()
             saved, reloaded = _save_output(
-                out_dir / f"{path.stem}_{attack.name}", outcome.adversarial, args.format
+                out_dir / f"{path.stem}_{attack.name}", outcome.adversarial, args.format, used
             )
             pred = model.classify(reloaded)
             success = pred.index == target if target is not None else pred.index != outcome.reference
@@ -288,11 +300,14 @@ def cmd_attack(args: argparse.Namespace) -> int:
 
 
 def _defense_from_args(name: str, params: dict[str, object], dictionary: str | None, device: str):  # noqa: ANN202
+    from rsdesk.core.classifier import resolve_device
     from rsdesk.core.defenses import RegionSparseDefense, create_defense
 
     d = create_defense(name, **params) if name != "regionsparse" and name != "rs" else None
     if d is None:
-        d = RegionSparseDefense(dictionary=dictionary, device="cpu" if device == "auto" else device, **params)
+        # resolve_device turns "cuda without CUDA" into a clear error instead of a torch traceback
+        dev = "cpu" if device == "auto" else resolve_device(device)
+        d = RegionSparseDefense(dictionary=dictionary, device=dev, **params)
     return d
 
 
@@ -307,6 +322,7 @@ def cmd_purify(args: argparse.Namespace) -> int:
     model = _load_model(args)
     out_dir = Path(args.out)
     failed = 0
+    used: set[Path] = set()
     paths = _expand(args.inputs)
     bar = ProgressBar("purify", not args.quiet and not args.json and len(paths) > 1)
     for n, path in enumerate(paths):
@@ -318,7 +334,9 @@ def cmd_purify(args: argparse.Namespace) -> int:
             failed += 1
             continue
         result = defense.purify(img)
-        saved, reloaded = _save_output(out_dir / f"{path.stem}_{defense.name}", result.purified, args.format)
+        saved, reloaded = _save_output(
+            out_dir / f"{path.stem}_{defense.name}", result.purified, args.format, used
+        )
         pred = model.classify(reloaded)
         rec = {
             "file": str(path),

@@ -57,7 +57,11 @@ def _omp_chunk(xy: torch.Tensor, gram: torch.Tensor, k: int) -> tuple[torch.Tens
     n, n_atoms = xy.shape
     dev, dt = xy.device, xy.dtype
     tiny = torch.finfo(dt).tiny
-    eps = torch.finfo(dt).eps
+    # A new atom is "in the span" of the chosen ones when its Cholesky pivot is below this. scikit-learn
+    # uses machine epsilon in float64; in float32 the pivot of a truly dependent atom is rounding noise of
+    # a few 1e-7, so a hundred epsilons are needed to see it (a pivot that small means the atoms differ by
+    # under a third of a degree: stopping one atom early there changes no reconstruction).
+    eps = torch.finfo(dt).eps * (1.0 if dt == torch.float64 else 100.0)
     idx = torch.zeros((n, k), dtype=torch.long, device=dev)
     L = torch.zeros((n, k, k), dtype=dt, device=dev)
     z = torch.zeros((n, k), dtype=dt, device=dev)

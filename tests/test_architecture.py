@@ -1,0 +1,122 @@
+"""The headless engine stays headless: nothing under rsdesk.core (or the CLI) imports Qt."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CORE = ROOT / "rsdesk" / "core"
+FORBIDDEN = ("PySide6", "PyQt5", "PyQt6", "pyqtgraph", "shiboken6", "rsdesk.gui")
+
+
+def _is_forbidden(module: str) -> bool:
+    return any(module == f or module.startswith(f + ".") for f in FORBIDDEN)
+
+
+def _imported_modules(tree: ast.AST, package: str) -> list[str]:
+    """Every module an AST imports, at any depth (functions included), relative imports resolved."""
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                mod = f"{base}.{node.module}" if node.module else base
+            else:
+                mod = node.module or ""
+            found.append(mod)
+            found += [f"{mod}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Call):
+            # importlib.import_module("X") / __import__("X") with a literal name
+            fn = node.func
+            name = fn.attr if isinstance(fn, ast.Attribute) else getattr(fn, "id", "")
+            if (
+                name in ("import_module", "__import__")
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                found.append(str(node.args[0].value))
+    return found
+
+
+def test_core_sources_import_no_qt():
+    files = sorted(CORE.glob("*.py"))
+    assert len(files) >= 15
+    offenders = {}
+    for path in files:
+        mods = _imported_modules(ast.parse(path.read_text(encoding="utf-8")), "rsdesk.core")
+        bad = [m for m in mods if _is_forbidden(m)]
+        if bad:
+            offenders[path.name] = bad
+    assert not offenders, f"Qt imports in the headless core: {offenders}"
+
+
+def test_the_ast_scan_would_notice_a_qt_import():
+    sample = (
+        "def f():\n    from PySide6.QtWidgets import QApplication\n"
+        "import importlib\nimportlib.import_module('pyqtgraph')\n"
+    )
+    mods = _imported_modules(ast.parse(sample), "rsdesk.core")
+    assert [m for m in mods if _is_forbidden(m)] == [
+        "PySide6.QtWidgets",
+        "PySide6.QtWidgets.QApplication",
+        "pyqtgraph",
+    ]
+    rel = _imported_modules(ast.parse("from ..gui import app\n"), "rsdesk.core")
+    assert "rsdesk.gui" in rel
+
+
+def test_cli_imports_the_gui_only_when_asked():
+    tree = ast.parse((ROOT / "rsdesk" / "cli.py").read_text(encoding="utf-8"))
+    top_level = _imported_modules(
+        ast.Module(body=[n for n in tree.body if not isinstance(n, ast.FunctionDef)], type_ignores=[]),
+        "rsdesk",
+    )
+    assert not [m for m in top_level if _is_forbidden(m)]
+
+
+@pytest.mark.slow
+def test_importing_and_running_the_core_loads_no_qt(tmp_path):
+    code = f"""
+import importlib, json, pkgutil, sys
+import rsdesk.core
+names = sorted(m.name for m in pkgutil.iter_modules(rsdesk.core.__path__))
+for n in names:
+    importlib.import_module("rsdesk.core." + n)
+import rsdesk.cli
+# run a real command too: the CLI's lazy imports must not pull Qt in either
+code = rsdesk.cli.main(["classify", "--json", {str(ROOT / "resources" / "samples" / "coffee.jpg")!r}])
+qt = sorted(m for m in sys.modules if m.split(".")[0] in {FORBIDDEN!r} or m.startswith("rsdesk.gui"))
+print(json.dumps({{"modules": names, "qt": qt, "code": code}}))
+"""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    env.pop("QT_QPA_PLATFORM", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["code"] == 0
+    expected = sorted(p.stem for p in CORE.glob("*.py") if p.stem != "__init__")
+    assert result["modules"] == expected
+    assert result["qt"] == []
+
+
+@pytest.mark.slow
+def test_import_linter_contract_holds():
+    exe = shutil.which("lint-imports") or str(Path(sys.executable).with_name("lint-imports"))
+    if not Path(exe).is_file():
+        pytest.skip("import-linter is not installed")
+    proc = subprocess.run([exe], cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "The core never imports Qt KEPT" in proc.stdout
+    assert "0 broken" in proc.stdout
