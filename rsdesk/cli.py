@@ -250,18 +250,26 @@ def cmd_attack(args: argparse.Namespace) -> int:
     paths = _expand(args.inputs)
     failed = 0
     used: set[Path] = set()
-    good: list[tuple[Path, object]] = []
-    for path in paths:
-        try:
-            good.append((path, model.prepare(load_image(path))))
-        except ImageError as exc:
-            _err(str(exc))
-            failed += 1
-    # Several images share each attack step: one batched forward/backward is cheaper than many.
-    for start in range(0, len(good), args.batch):
-        chunk = good[start : start + args.batch]
+
+    def load_batch(batch_paths: list[Path]) -> list[tuple[Path, object]]:
+        nonlocal failed
+        good: list[tuple[Path, object]] = []
+        for path in batch_paths:
+            try:
+                good.append((path, model.prepare(load_image(path))))
+            except ImageError as exc:
+                _err(str(exc))
+                failed += 1
+        return good
+
+    # Several images share each attack step (one batched forward/backward is cheaper than many); only
+    # one batch of images is in memory at a time.
+    for start in range(0, len(paths), args.batch):
+        chunk = load_batch(paths[start : start + args.batch])
+        if not chunk:
+            continue
         t0 = time.perf_counter()
-        label = f"[{start + 1}-{start + len(chunk)}/{len(good)}]"
+        label = f"[{start + 1}-{start + len(chunk)}/{len(paths)}]"
         bar = ProgressBar(f"{label} {attack.title}", not args.quiet and not args.json)
         outcomes = attack.run(
             model,
@@ -407,7 +415,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     defenses = {}
     for name in [n.strip() for n in args.defenses.split(",") if n.strip()]:
         d = _defense_from_args(name, per_defense.get(name, {}), args.dictionary, args.device)
-        defenses[d.describe() if not args.json else d.name] = d
+        key = d.describe() if not args.json else d.name
+        n = 2
+        while key in defenses:  # the same defense twice (e.g. with different --set values)
+            key = f"{d.describe() if not args.json else d.name} #{n}"
+            n += 1
+        defenses[key] = d
     strengths = [float(s) for s in args.strengths.split(",") if s.strip()]
     attack_params = {"steps": args.steps} if args.steps else {}
     bar = ProgressBar("evaluate", not args.quiet)

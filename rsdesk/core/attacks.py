@@ -88,12 +88,16 @@ class Attack(ABC):
         ``targets``: a class per image (or one for all) for a targeted attack; None for untargeted.
         """
         x = x.to(model.device).float()
+        if labels is not None and len(labels) != x.shape[0]:
+            raise ValueError(f"{len(labels)} labels for {x.shape[0]} images")
         ref = _reference_labels(model, x, labels)
         tgt = None
         if targets is not None:
             tgt = torch.as_tensor(targets, dtype=torch.long, device=x.device).reshape(-1)
             if tgt.numel() == 1:
                 tgt = tgt.expand(x.shape[0]).clone()
+            if tgt.numel() != x.shape[0]:
+                raise ValueError(f"{tgt.numel()} targets for {x.shape[0]} images")
         adv, iters = self.perturb(model, x, ref, tgt, progress, cancel)
         predicted = self.final_prediction(model, adv)
         return _outcomes(x, adv, ref, tgt, predicted, iters)
