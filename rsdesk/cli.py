@@ -415,10 +415,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     defenses = {}
     for name in [n.strip() for n in args.defenses.split(",") if n.strip()]:
         d = _defense_from_args(name, per_defense.get(name, {}), args.dictionary, args.device)
-        key = d.describe() if not args.json else d.name
+        key = d.name if args.json else d.title
         n = 2
         while key in defenses:  # the same defense twice (e.g. with different --set values)
-            key = f"{d.describe() if not args.json else d.name} #{n}"
+            key = f"{d.name if args.json else d.title} #{n}"
             n += 1
         defenses[key] = d
     strengths = [float(s) for s in args.strengths.split(",") if s.strip()]
@@ -442,6 +442,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             f"{res.n_images} images, attack {args.attack}, classifier {model.spec.title}, {res.seconds:.0f} s"
         )
         print(res.table())
+        for key, d in defenses.items():
+            print(f"  {key}: {d.describe()}")
         print(
             "attack success on the bare classifier: "
             + ", ".join(f"{s:g}: {100 * a:.0f}%" for s, a in zip(res.strengths, res.attack_success))

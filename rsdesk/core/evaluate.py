@@ -34,13 +34,14 @@ class SweepResult:
     def table(self) -> str:
         """A plain-text table, one row per defense, one column per strength."""
         unit = "d" if self.attack == "cw" else "ε"
-        head = ["defense".ljust(34)] + [
+        width = max(12, *(len(n) for n in self.defenses))
+        head = ["defense".ljust(width)] + [
             ("clean" if s == 0 else f"{unit} {s:g}").rjust(9) for s in self.strengths
         ]
         lines = [" ".join(head)]
         for name in self.defenses:
             cells = [f"{100 * a:8.1f}%" for a in self.accuracy[name]]
-            lines.append(" ".join([name[:34].ljust(34), *cells]))
+            lines.append(" ".join([name.ljust(width), *cells]))
         return "\n".join(lines)
 
     def as_dict(self) -> dict[str, object]:

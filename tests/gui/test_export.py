@@ -85,8 +85,13 @@ def _report(image: np.ndarray) -> Report:
             ReportPanel("Purified", image, top, "RECOVERED", "PSNR 31.2 dB"),
             ReportPanel("CAM — purified", None),
         ],
-        parameters={"attack": "BIM (eps=8, steps=10)", "defense": "RegionSparse", "K": "4", "θ": "1.0",
-                    "note": "<b>bold</b>"},
+        parameters={
+            "attack": "BIM (eps=8, steps=10)",
+            "defense": "RegionSparse",
+            "K": "4",
+            "θ": "1.0",
+            "note": "<b>bold</b>",
+        },
     )
 
 

@@ -28,8 +28,19 @@ def test_defaults_are_valid():
 def test_round_trip_through_the_default_path(tmp_path):
     weights = tmp_path / "w.pth"
     weights.write_bytes(b"x")
-    s = Settings(k=8, theta=0.5, stride=2, attack="cw", eps=4.0, cw_kappa=2.5, n_atoms=128,
-                 classifier="torchvision/resnet18", weights=str(weights), device="auto", defense="jpeg")
+    s = Settings(
+        k=8,
+        theta=0.5,
+        stride=2,
+        attack="cw",
+        eps=4.0,
+        cw_kappa=2.5,
+        n_atoms=128,
+        classifier="torchvision/resnet18",
+        weights=str(weights),
+        device="auto",
+        defense="jpeg",
+    )
     path = save_settings(s)
     assert path == config_dir() / "settings.json"
     data = json.loads(path.read_text(encoding="utf-8"))
@@ -56,19 +67,24 @@ def test_corrupt_or_foreign_file_gives_defaults_and_a_warning(tmp_path, content)
 
 def test_bad_values_fall_back_per_field_with_a_warning_each(tmp_path):
     path = tmp_path / "settings.json"
-    path.write_text(json.dumps({
-        "schema_version": 1,
-        "k": 500,                  # out of range
-        "theta": "high",           # wrong type
-        "stride": 2,               # fine, must survive
-        "eps": True,               # a bool is not a number
-        "attack": "teleport",      # unknown name
-        "classifier": "nonsense",  # unknown classifier
-        "device": "tpu",
-        "n_atoms": 1,
-        "dictionary_path": str(tmp_path / "missing.npz"),
-        "unknown_key": 42,         # ignored silently
-    }), encoding="utf-8")
+    path.write_text(
+        json.dumps(
+            {
+                "schema_version": 1,
+                "k": 500,  # out of range
+                "theta": "high",  # wrong type
+                "stride": 2,  # fine, must survive
+                "eps": True,  # a bool is not a number
+                "attack": "teleport",  # unknown name
+                "classifier": "nonsense",  # unknown classifier
+                "device": "tpu",
+                "n_atoms": 1,
+                "dictionary_path": str(tmp_path / "missing.npz"),
+                "unknown_key": 42,  # ignored silently
+            }
+        ),
+        encoding="utf-8",
+    )
     settings, warnings = load_settings(path)
     d = Settings()
     assert settings.stride == 2
@@ -129,8 +145,14 @@ def test_cuda_only_when_available():
 def test_defense_params_build_the_defense(tmp_path):
     s = Settings(k=6, theta=0.5, stride=8, bilateral_d=5, sigma_color=30.0, sigma_space=20.0)
     params = s.defense_params()
-    assert params == {"k": 6, "theta": 0.5, "stride": 8, "bilateral_d": 5, "sigma_color": 30.0,
-                      "sigma_space": 20.0}
+    assert params == {
+        "k": 6,
+        "theta": 0.5,
+        "stride": 8,
+        "bilateral_d": 5,
+        "sigma_color": 30.0,
+        "sigma_space": 20.0,
+    }
     d = create_defense(s.defense, **params)
     assert d.values["k"] == 6 and d.values["stride"] == 8
     other = Settings(defense="jpeg")
