@@ -442,12 +442,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             f"{res.n_images} images, attack {args.attack}, classifier {model.spec.title}, {res.seconds:.0f} s"
         )
         print(res.table())
-        for key, d in defenses.items():
-            print(f"  {key}: {d.describe()}")
         print(
             "attack success on the bare classifier: "
             + ", ".join(f"{s:g}: {100 * a:.0f}%" for s, a in zip(res.strengths, res.attack_success))
         )
+        for d in defenses.values():
+            if d.values:
+                print(f"  {d.describe()}")
     return 1 if failed else 0
 
 

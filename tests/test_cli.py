@@ -461,9 +461,10 @@ def test_evaluate_prints_a_table(capsys, tmp_path):
     assert lines[1].split() == ["defense", "clean", "ε", "4"]
     assert lines[2].startswith("No defense")
     assert lines[2].split()[2] == "100.0%"  # both images are classified correctly when clean
-    assert lines[3].startswith("JPEG compression (quality=75)")
+    assert lines[3].split()[:2] == ["JPEG", "compression"]
     assert lines[4].startswith("attack success on the bare classifier: 0: 0%, 4: ")
-    assert len(lines) == 5
+    assert lines[5].strip() == "JPEG compression (quality=75)"  # the parameters of each defense
+    assert len(lines) == 6
 
 
 def test_evaluate_json(capsys, tmp_path):
