@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from rsdesk.core.dictionary import NORM_EPS, Dictionary
 from rsdesk.core.localization import LocalizationParams, localize_object
-from rsdesk.core.omp import batch_omp, chunk_for, sparse_reconstruct
+from rsdesk.core.omp import OmpWorkspace, batch_omp, chunk_for
 from rsdesk.core.patches import image_to_tensor, padded_grid, tensor_to_image
 from rsdesk.core.progress import CancelFn, ProgressFn, check_cancel, report
 
@@ -73,29 +73,53 @@ def bilateral(
     return cv2.bilateralFilter(src, int(d), float(sigma_color) / 255.0, float(sigma_space))
 
 
-def _band_patches(xp: torch.Tensor, r0: int, r1: int, b: int, stride: int) -> torch.Tensor:
-    """The grid patches of patch rows ``r0 … r1-1`` as a (rows·grid_width) × 3b² matrix."""
-    band = xp[..., r0 * stride : (r1 - 1) * stride + b, :]
-    return F.unfold(band, kernel_size=b, stride=stride)[0].T
-
-
 def _patch_statistics(
-    xp: torch.Tensor, sel: torch.Tensor, b: int, stride: int, rows_per_band: int
+    xp: torch.Tensor, sel: torch.Tensor, b: int, stride: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-dimension mean and std over the selected grid patches, accumulated band by band (in cache)."""
-    gh = sel.shape[0]
-    s1 = torch.zeros(xp.shape[1] * b * b, dtype=torch.float64, device=xp.device)
-    s2 = torch.zeros_like(s1)
-    for r0 in range(0, gh, rows_per_band):
-        r1 = min(gh, r0 + rows_per_band)
-        weights = sel[r0:r1].flatten().to(xp.dtype)
-        patches = _band_patches(xp, r0, r1, b, stride)
-        s1 += torch.mv(patches.T, weights).double()
-        s2 += torch.mv(patches.square().T, weights).double()
-    n = sel.sum().clamp_min(1).double()
-    mean = s1 / n
-    var = (s2 / n - mean * mean).clamp_min(0.0)
-    return mean.to(xp.dtype), var.sqrt().to(xp.dtype)
+    """Per-dimension mean and std (3·b·b each) over the selected grid patches, without building them.
+
+    Patch dimension (c, dy, dx) samples channel c on the grid shifted by (dy, dx), so its sum over the
+    selected patches is the correlation of the image with the selection map dilated by the stride: one
+    convolution per moment. The image is centred per channel first so the float32 variance (E[x²] − E[x]²)
+    does not cancel.
+    """
+    w = sel.to(xp.dtype)[None, None]
+    n = w.sum().clamp_min(1.0)
+    centre = xp.mean(dim=(2, 3), keepdim=True)
+    img = (xp - centre)[0].unsqueeze(1)  # 3×1×H×W: channels as a batch
+    s1 = F.conv2d(img, w, dilation=stride)[:, 0, :b, :b].flatten() / n
+    s2 = F.conv2d(img * img, w, dilation=stride)[:, 0, :b, :b].flatten() / n
+    var = (s2 - s1 * s1).clamp_min(0.0)
+    mean = s1 + centre.flatten().repeat_interleave(b * b)
+    return mean, var.sqrt()
+
+
+def _rebuild(
+    idx: torch.Tensor, coef: torch.Tensor, atoms: torch.Tensor, out: torch.Tensor, tmp: torch.Tensor
+) -> torch.Tensor:
+    """Σ_j coef[:, j] · atoms[idx[:, j]] into ``out`` (like omp.sparse_reconstruct, without allocating)."""
+    torch.index_select(atoms, 0, idx[:, 0], out=out).mul_(coef[:, :1])
+    for j in range(1, idx.shape[1]):
+        out.addcmul_(coef[:, j : j + 1], torch.index_select(atoms, 0, idx[:, j], out=tmp))
+    return out
+
+
+def _scatter_kernels(
+    sel: torch.Tensor, kernels: torch.Tensor, stride: int, size: tuple[int, int]
+) -> torch.Tensor:
+    """Σ over selected grid positions of a b×b kernel placed there (a transposed convolution).
+
+    Done as a plain convolution of the zero-stuffed selection map with the flipped kernels, which OpenCV-
+    style direct convolution runs an order of magnitude faster than ``conv_transpose2d`` on the CPU.
+    """
+    gh, gw = sel.shape
+    b = kernels.shape[-1]
+    stuffed = torch.zeros(
+        ((gh - 1) * stride + 1, (gw - 1) * stride + 1), dtype=kernels.dtype, device=sel.device
+    )
+    stuffed[::stride, ::stride] = sel.to(kernels.dtype)
+    out = F.conv2d(F.pad(stuffed[None, None], (b - 1, b - 1, b - 1, b - 1)), kernels.flip(-1, -2))
+    return out[..., : size[0], : size[1]]
 
 
 def sparse_code(
@@ -141,7 +165,7 @@ def sparse_code(
         return np.asarray(img, dtype=np.float32).copy(), 0
     rows_per_band = max(1, chunk // gw)
     if normalize:
-        mean, std = _patch_statistics(xp, sel, b, stride, rows_per_band)
+        mean, std = _patch_statistics(xp, sel, b, stride)
         std = std + NORM_EPS
     else:
         mean = torch.zeros(atoms.shape[1], dtype=dt, device=dev)
@@ -151,25 +175,45 @@ def sparse_code(
     rebuild_atoms = atoms * std
     g = gram if gram is not None else atoms @ atoms.T
     total = torch.zeros_like(xp)
+    # Band-sized buffers reused for every band: fresh multi-megabyte tensors per band would be
+    # allocated and page-faulted in again each time, which costs as much as the arithmetic.
+    rows_max = rows_per_band * gw
+    m = atoms.shape[1]
+    patch_buf = torch.empty((rows_max, m), dtype=dt, device=dev)
+    chosen_buf = torch.empty_like(patch_buf)
+    rec_buf = torch.empty_like(patch_buf)
+    gather_buf = torch.empty_like(patch_buf)
+    cols_buf = torch.empty((m, rows_max), dtype=dt, device=dev)
+    xy_buf = torch.empty((rows_max, atoms.shape[0]), dtype=dt, device=dev)
+    workspace = OmpWorkspace(rows_max, atoms.shape[0], k, dt, dev)
     for r0 in range(0, gh, rows_per_band):
         check_cancel(cancel)
         r1 = min(gh, r0 + rows_per_band)
-        band_sel = sel[r0:r1].flatten()
-        ids = band_sel.nonzero().squeeze(1)
-        if ids.numel() == 0:
+        ids = sel[r0:r1].flatten().nonzero().squeeze(1)
+        n_band, n_ids = (r1 - r0) * gw, ids.numel()
+        if n_ids == 0:
             continue
         y0, y1 = r0 * stride, (r1 - 1) * stride + b
-        patches = _band_patches(xp, r0, r1, b, stride)
-        chosen = patches.index_select(0, ids) if ids.numel() < patches.shape[0] else patches
-        xy = torch.addmm(offset, chosen, corr_atoms.T, beta=-1.0)
-        idx, coef = batch_omp(xy, g, k, chunk=max(chunk, ids.numel()))
-        rec = sparse_reconstruct(idx, coef, rebuild_atoms)
-        if ids.numel() < patches.shape[0]:
-            rec = torch.zeros_like(patches).index_copy_(0, ids, rec)
-        total[..., y0:y1, :] += F.fold(rec.T.unsqueeze(0), (y1 - y0, wp), kernel_size=b, stride=stride)
-    selmap = sel.to(dt)[None, None]
-    total += F.conv_transpose2d(selmap, mean.view(1, 3, b, b), stride=stride)
-    count = F.conv_transpose2d(selmap, torch.ones((1, 1, b, b), dtype=dt, device=dev), stride=stride)
+        # The band's patches, (c, dy, dx)-major like F.unfold, copied from a strided view.
+        view = xp[0, :, y0:y1].unfold(1, b, stride).unfold(2, b, stride).permute(1, 2, 0, 3, 4)
+        patches = patch_buf[:n_band]
+        patches.view(r1 - r0, gw, 3, b, b).copy_(view)
+        chosen = patches if n_ids == n_band else torch.index_select(patches, 0, ids, out=chosen_buf[:n_ids])
+        xy = torch.addmm(offset, chosen, corr_atoms.T, beta=-1.0, out=xy_buf[:n_ids])
+        idx, coef = batch_omp(xy, g, k, chunk=max(chunk, n_ids), workspace=workspace)
+        rec = _rebuild(idx, coef, rebuild_atoms, rec_buf[:n_ids], gather_buf[:n_ids])
+        # Rebuilt patches as columns (the layout F.fold reads), zeros where a patch was not coded.
+        cols = cols_buf[:, :n_band]
+        if n_ids == n_band:
+            cols.copy_(rec.T)
+        else:
+            cols.zero_().index_copy_(1, ids, rec.T)
+        total[..., y0:y1, :] += F.fold(cols.unsqueeze(0), (y1 - y0, wp), kernel_size=b, stride=stride)
+    # The μ part of every rebuilt patch, and how many patches cover each pixel, in one convolution.
+    kernels = torch.cat([mean.view(3, 1, b, b), torch.ones((1, 1, b, b), dtype=dt, device=dev)])
+    spread = _scatter_kernels(sel, kernels, stride, (hp, wp))
+    total += spread[:, :3]
+    count = spread[:, 3:]
     out = torch.where(count > 0, total / count.clamp_min(1.0), xp)[..., :h, :w]
     return np.clip(tensor_to_image(out), 0.0, 1.0), n_sel
 
