@@ -1,0 +1,95 @@
+"""Every command of the window as a QAction (text, shortcut, tip), and the menus that hold them.
+
+Kept apart from the window so the whole keyboard map reads in one place: ←/→ previous/next image,
+Ctrl+Enter attack, D defense on/off, F11 presentation, Ctrl+E export, Ctrl+, settings, Esc cancel.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QMainWindow, QMenuBar
+
+
+def _action(
+    parent: QMainWindow, text: str, shortcuts: tuple[str, ...] = (), tip: str = "", checkable: bool = False
+) -> QAction:
+    a = QAction(text, parent)
+    if shortcuts:
+        a.setShortcuts([QKeySequence(s) for s in shortcuts])
+    a.setToolTip(tip or text.replace("&", "").rstrip("…") + (f" ({shortcuts[0]})" if shortcuts else ""))
+    a.setStatusTip(a.toolTip())
+    a.setCheckable(checkable)
+    parent.addAction(a)  # shortcuts work even where the menu bar is hidden (presentation)
+    return a
+
+
+class Actions:
+    """The window's actions; the window connects their ``triggered``/``toggled`` signals."""
+
+    def __init__(self, w: QMainWindow) -> None:
+        self.open_files = _action(w, "&Open Images…", ("Ctrl+O",))
+        self.open_folder = _action(w, "Open &Folder…", ("Ctrl+Shift+O",))
+        self.export = _action(
+            w,
+            "&Export Current Image…",
+            ("Ctrl+E",),
+            "Export the panels, the adversarial and purified images and a report (Ctrl+E)",
+        )
+        self.quit = _action(w, "&Quit", ("Ctrl+Q",))
+        self.settings = _action(w, "&Settings…", ("Ctrl+,",))
+        self.presentation = _action(w, "&Presentation Mode", ("F11",), checkable=True)
+        self.reset_zoom = _action(w, "Reset &Zoom", ("Ctrl+0",), "Fit every panel again (also: double-click)")
+        self.prev_image = _action(w, "P&revious Image", ("Left",))
+        self.next_image = _action(w, "&Next Image", ("Right",))
+        self.attack = _action(
+            w, "▶ &Attack", ("Ctrl+Return", "Ctrl+Enter"), "Attack the current image (Ctrl+Enter)"
+        )
+        self.attack_selected = _action(
+            w,
+            "▶▶ Attack &Selected",
+            ("Ctrl+Shift+Return", "Ctrl+Shift+Enter"),
+            "Attack and purify every selected image (Ctrl+Shift+Enter)",
+        )
+        self.cancel = _action(w, "■ &Cancel", ("Esc",), "Cancel the running attack (Esc)")
+        self.auto_attack = _action(
+            w,
+            "Attack &Automatically",
+            (),
+            "Attack each image as soon as it is shown, and again when a parameter changes",
+            checkable=True,
+        )
+        self.toggle_defense = _action(
+            w, "&Defense On", ("D",), "Turn the defense on or off (D)", checkable=True
+        )
+        self.train = _action(
+            w,
+            "&Train From Folder…",
+            ("Ctrl+T",),
+            "Learn a new dictionary from a folder of benign images (in the background)",
+        )
+        self.load_dictionary = _action(w, "&Load Dictionary…")
+        self.save_dictionary = _action(w, "&Save Dictionary As…")
+        self.bundled_dictionary = _action(w, "Use the &Bundled Dictionary")
+        self.samples = _action(w, "Open the &Sample Images")
+        self.about = _action(w, "&About RSDesk")
+
+
+def install_menus(bar: QMenuBar, a: Actions, extra_view: list[QAction]) -> None:
+    """File, Edit, View, Attack, Defense, Dictionary, Help."""
+    file = bar.addMenu("&File")
+    for item in (a.open_files, a.open_folder, None, a.export, None, a.quit):
+        file.addSeparator() if item is None else file.addAction(item)
+    bar.addMenu("&Edit").addAction(a.settings)
+    view = bar.addMenu("&View")
+    for item in (a.presentation, None, a.prev_image, a.next_image, None, a.reset_zoom, *extra_view):
+        view.addSeparator() if item is None else view.addAction(item)
+    attack = bar.addMenu("&Attack")
+    for item in (a.attack, a.attack_selected, a.cancel, None, a.auto_attack):
+        attack.addSeparator() if item is None else attack.addAction(item)
+    bar.addMenu("&Defense").addAction(a.toggle_defense)
+    dictionary = bar.addMenu("Dictio&nary")
+    for item in (a.train, None, a.load_dictionary, a.save_dictionary, a.bundled_dictionary):
+        dictionary.addSeparator() if item is None else dictionary.addAction(item)
+    help_menu = bar.addMenu("&Help")
+    help_menu.addAction(a.samples)
+    help_menu.addAction(a.about)

@@ -1,0 +1,152 @@
+"""Starting the window: the QApplication, settings, the main window, and the ``--screenshot`` mode that runs
+the pipeline offscreen, waits for every stage, saves the window as PNG and exits."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+#: How long screenshot mode waits for the classifier and every stage before giving up.
+SCREENSHOT_TIMEOUT_S = 240.0
+SCREENSHOT_SIZE = (1680, 1050)
+
+
+def configure_torch() -> None:
+    """Leave the GUI thread a core: torch's intra-op threads would otherwise take them all."""
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+
+
+def _application(offscreen: bool) -> object:
+    if offscreen and not os.environ.get("QT_QPA_PLATFORM") and not os.environ.get("DISPLAY"):
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"  # a screenshot needs no screen
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+
+    from rsdesk.core.assets import resource_path
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("RSDesk")
+    app.setOrganizationName("RSDesk")
+    app.setApplicationDisplayName("RSDesk")
+    icon = resource_path("icons", "rsdesk.svg")
+    if icon.is_file():
+        app.setWindowIcon(QIcon(str(icon)))
+    return app
+
+
+def wait_until_settled(window: object, timeout_s: float) -> str:
+    """Process events until the classifier is loaded, imports are done and every stage has finished.
+
+    Returns "" when settled, else what is still missing.
+    """
+    from PySide6.QtCore import QCoreApplication, QEventLoop
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        if window.session.classifier_error:
+            return f"the classifier did not load ({window.session.classifier_error})"
+        if not window.importer.is_running() and window.gallery.rowCount() == 0:
+            return "no image could be opened"
+        settled = (
+            window.state.classifier is not None
+            and not window.importer.is_running()
+            and window.pipeline.is_idle()
+            and window.state.image is not None
+        )
+        if settled:
+            return ""
+        time.sleep(0.01)
+    if window.state.classifier is None:
+        return "the classifier did not load"
+    return "the pipeline did not finish"
+
+
+def _quiet_offscreen_warnings() -> None:
+    """The offscreen platform warns about window features it lacks; that is noise in screenshot mode."""
+    from PySide6.QtCore import qInstallMessageHandler
+
+    previous = None
+
+    def handler(mode: object, context: object, message: str) -> None:
+        if "does not support propagateSizeHints" in message:
+            return
+        if previous is not None:
+            previous(mode, context, message)
+        else:
+            print(message, file=sys.stderr)
+
+    previous = qInstallMessageHandler(handler)
+
+
+def _screenshot(app: object, window: object, out: Path) -> int:
+    from PySide6.QtCore import QCoreApplication
+
+    from rsdesk.gui.results_model import Row, Status
+
+    _quiet_offscreen_warnings()
+    window.resize(*SCREENSHOT_SIZE)
+    window.show()
+    missing = wait_until_settled(window, SCREENSHOT_TIMEOUT_S)
+    failed = [r for r in Row if window.results.stage(r).status is Status.FAILED]
+    code = 0
+    if missing:
+        print(f"error: screenshot not taken: {missing} within {SCREENSHOT_TIMEOUT_S:.0f} s", file=sys.stderr)
+        code = 1
+    elif failed:
+        for r in failed:
+            print(f"error: {r.name.lower()} stage failed: {window.results.stage(r).message}", file=sys.stderr)
+        code = 1
+    if not missing:
+        for _ in range(5):
+            QCoreApplication.processEvents()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if not window.grab().save(str(out), "PNG"):
+            print(f"error: could not write {out}", file=sys.stderr)
+            code = 1
+        else:
+            print(f"saved {out}")
+    window.close()
+    return code
+
+
+def install_excepthook(window: object) -> None:
+    """An unexpected exception in a slot becomes an error message in the window (details: the traceback),
+    not a dead window: the demo goes on, and the Log tab keeps the evidence."""
+    import traceback
+
+    def hook(exc_type: type[BaseException], exc: BaseException, tb: object) -> None:
+        text = "".join(traceback.format_exception(exc_type, exc, tb))
+        print(text, file=sys.stderr)
+        try:
+            window.notify("error", f"Unexpected error: {exc_type.__name__}: {exc}", text)
+        except RuntimeError:  # the window is already gone
+            pass
+
+    sys.excepthook = hook
+
+
+def run(images: list[str], screenshot: str | None = None) -> int:
+    """Open the window on ``images`` (the bundled samples when empty); with ``screenshot``, save and exit."""
+    app = _application(offscreen=screenshot is not None)
+    configure_torch()
+    from rsdesk.gui.main_window import MainWindow
+    from rsdesk.gui.settings import load_settings
+
+    settings, warnings = load_settings()
+    window = MainWindow(settings, warnings)
+    previous_hook = sys.excepthook
+    install_excepthook(window)
+    try:
+        window.open_startup(list(images))
+        if screenshot:
+            return _screenshot(app, window, Path(screenshot))
+        window.resize(*SCREENSHOT_SIZE)
+        window.show()
+        return int(app.exec())
+    finally:
+        sys.excepthook = previous_hook

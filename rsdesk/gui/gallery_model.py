@@ -1,0 +1,230 @@
+"""The gallery: a list model of the images brought in, with thumbnails, true labels and each image's verdict
+story (FOOLED → RECOVERED) once it has been attacked, and the list view that shows it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QRect,
+    QSize,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QFont, QImage, QPainter, QPixmap
+from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
+
+from rsdesk.core.labels import imagenet_classes
+from rsdesk.gui.dropping import local_paths
+
+Index = QModelIndex | QPersistentModelIndex
+
+PathRole = Qt.ItemDataRole.UserRole + 1
+LabelRole = Qt.ItemDataRole.UserRole + 2
+SummaryRole = Qt.ItemDataRole.UserRole + 3
+#: whether the summary was made with the current attack and defense settings
+SummaryCurrentRole = Qt.ItemDataRole.UserRole + 4
+
+
+@dataclass
+class GalleryItem:
+    path: Path
+    thumbnail: QImage
+    true_label: int | None = None
+    size: tuple[int, int] = (0, 0)
+    summary: str = ""
+    summary_key: object = None
+
+    @property
+    def label_name(self) -> str | None:
+        return None if self.true_label is None else imagenet_classes().name(self.true_label)
+
+
+class GalleryModel(QAbstractListModel):
+    """The images of this session, in the order they came in (no duplicates)."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._items: list[GalleryItem] = []
+        self._rows: dict[Path, int] = {}
+        self._pixmaps: dict[Path, QPixmap] = {}
+        self._current_key: object = None
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 (Qt's signature)
+        return 0 if parent.isValid() else len(self._items)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> object:
+        if not index.isValid() or not 0 <= index.row() < len(self._items):
+            return None
+        item = self._items[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return item.path.name
+        if role == Qt.ItemDataRole.DecorationRole:
+            pm = self._pixmaps.get(item.path)
+            if pm is None:
+                pm = self._pixmaps[item.path] = QPixmap.fromImage(item.thumbnail)
+            return pm
+        if role == Qt.ItemDataRole.ToolTipRole:
+            w, h = item.size
+            label = item.label_name or "unknown (no synset in the name, no labels.csv)"
+            return f"{item.path}\n{w}×{h} px\ntrue class: {label}" + (
+                f"\n{item.summary}" if item.summary else ""
+            )
+        if role == PathRole:
+            return item.path
+        if role == LabelRole:
+            return item.true_label
+        if role == SummaryRole:
+            return item.summary
+        if role == SummaryCurrentRole:
+            return item.summary_key == self._current_key
+        return None
+
+    def add(self, item: GalleryItem) -> int:
+        """Append an image (ignored if its path is already here); returns its row."""
+        if item.path in self._rows:
+            return self._rows[item.path]
+        row = len(self._items)
+        self.beginInsertRows(QModelIndex(), row, row)
+        self._items.append(item)
+        self._rows[item.path] = row
+        self.endInsertRows()
+        return row
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._rows
+
+    def row_of(self, path: Path) -> int | None:
+        return self._rows.get(path)
+
+    def item(self, row: int) -> GalleryItem:
+        return self._items[row]
+
+    def paths(self) -> list[Path]:
+        return [i.path for i in self._items]
+
+    def true_label(self, path: Path) -> int | None:
+        row = self._rows.get(path)
+        return None if row is None else self._items[row].true_label
+
+    def set_summary(self, path: Path, text: str, key: object = None) -> None:
+        """Record an image's verdict story and the settings it was made with."""
+        row = self._rows.get(path)
+        if row is not None:
+            self._items[row].summary = text
+            self._items[row].summary_key = key
+            idx = self.index(row)
+            self.dataChanged.emit(idx, idx, [SummaryRole, SummaryCurrentRole, Qt.ItemDataRole.ToolTipRole])
+
+    def set_current_key(self, key: object) -> None:
+        """Settings changed: stories made with other settings are shown as such (greyed), not as current."""
+        if key != self._current_key:
+            self._current_key = key
+            if self._items:
+                self.dataChanged.emit(self.index(0), self.index(len(self._items) - 1), [SummaryCurrentRole])
+
+
+class GalleryDelegate(QStyledItemDelegate):
+    """Thumbnail on the left; name, true class and the verdict story on the right."""
+
+    def _thumb(self, option: QStyleOptionViewItem) -> int:
+        return max(56, option.fontMetrics.height() * 4)
+
+    def sizeHint(self, option: QStyleOptionViewItem, _index: Index) -> QSize:
+        return QSize(200, self._thumb(option) + 8)
+
+    def paint(self, p: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
+        p.save()
+        if option.state & QStyle.StateFlag.State_Selected:
+            p.fillRect(option.rect, option.palette.highlight())
+            fg = option.palette.highlightedText().color()
+        else:
+            fg = option.palette.text().color()
+        t = self._thumb(option)
+        r = option.rect
+        pm = index.data(Qt.ItemDataRole.DecorationRole)
+        if isinstance(pm, QPixmap) and not pm.isNull():
+            scaled = pm.scaled(
+                t, t, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+            )
+            p.drawPixmap(
+                r.left() + 4 + (t - scaled.width()) // 2, r.top() + 4 + (t - scaled.height()) // 2, scaled
+            )
+        x = r.left() + t + 10
+        lh = option.fontMetrics.height()
+        text_rect = QRect(x, r.top() + 4, r.right() - x - 4, lh)
+        bold = QFont(option.font)
+        bold.setBold(True)
+        p.setFont(bold)
+        p.setPen(fg)
+        fm = p.fontMetrics()
+        p.drawText(
+            text_rect,
+            Qt.AlignmentFlag.AlignLeft,
+            fm.elidedText(index.data(), Qt.TextElideMode.ElideMiddle, text_rect.width()),
+        )
+        p.setFont(option.font)
+        label = index.data(LabelRole)
+        line2 = f"★ {imagenet_classes().name(label)}" if label is not None else "no true label"
+        p.drawText(
+            text_rect.translated(0, lh + 2),
+            Qt.AlignmentFlag.AlignLeft,
+            option.fontMetrics.elidedText(line2, Qt.TextElideMode.ElideRight, text_rect.width()),
+        )
+        summary = index.data(SummaryRole)
+        if summary:
+            good = summary.endswith(("RECOVERED", "correct"))
+            if not index.data(SummaryCurrentRole):
+                summary += " (other settings)"
+                p.setPen(QColor(150, 150, 150))
+            elif not option.state & QStyle.StateFlag.State_Selected:
+                p.setPen(QColor(21, 101, 192) if good else QColor(198, 40, 40))
+            p.drawText(
+                text_rect.translated(0, 2 * (lh + 2)),
+                Qt.AlignmentFlag.AlignLeft,
+                option.fontMetrics.elidedText(summary, Qt.TextElideMode.ElideRight, text_rect.width()),
+            )
+        p.restore()
+
+
+class GalleryView(QListView):
+    """Multi-selection list of the gallery; files and folders dropped on it are announced."""
+
+    files_dropped = Signal(list)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.setItemDelegate(GalleryDelegate(self))
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setUniformItemSizes(True)
+        self.setAcceptDrops(True)
+        self.setDropIndicatorShown(False)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.DropOnly)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+
+    def selected_paths(self) -> list[Path]:
+        rows = sorted(i.row() for i in self.selectionModel().selectedRows())
+        return [self.model().index(r, 0).data(PathRole) for r in rows]
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if local_paths(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: QDragEnterEvent) -> None:
+        if local_paths(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = local_paths(event.mimeData())
+        if paths:
+            event.acceptProposedAction()
+            self.files_dropped.emit(paths)
+        else:
+            event.ignore()

@@ -1,0 +1,209 @@
+"""The session: every non-widget object of the running app (settings, state, jobs, pipeline, importer,
+trainer) and the commands that change them. The window only shows things and asks the session.
+
+Outcomes are reported through ``message(kind, text, details)``: the window shows them without blocking.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QWidget
+
+from rsdesk.core.assets import default_dictionary_path
+from rsdesk.core.classifier import classifier_spec
+from rsdesk.core.dictionary import Dictionary, DictionaryError, load_dictionary, save_dictionary
+from rsdesk.gui import jobs
+from rsdesk.gui.exporter import NothingToExport, export_current
+from rsdesk.gui.gallery_model import GalleryModel
+from rsdesk.gui.importer import Importer
+from rsdesk.gui.pipeline import Pipeline
+from rsdesk.gui.results_model import ResultsModel
+from rsdesk.gui.settings import Settings, save_settings
+from rsdesk.gui.settings_bridge import apply_settings, capture_settings, h_mismatch, load_dictionary_info
+from rsdesk.gui.state import AppState, DictionaryInfo
+from rsdesk.gui.training import DictionaryTrainer
+from rsdesk.gui.workers import Job, JobRunner
+
+
+def classifier_title(model: object) -> str:
+    return f"{model.spec.title} ({str(model.device).upper()})"
+
+
+class Session(QObject):
+    """Owns the app's state and workers; ``classifier`` may be given (tests share one loaded model)."""
+
+    message = Signal(str, str, str)  # kind ("info", "warning", "error"), text, details
+    settings_changed = Signal()
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        warnings: list[str] | None = None,
+        classifier: object | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.settings = settings or Settings()
+        info, dict_warnings = load_dictionary_info(self.settings)
+        self.state = AppState(info, self)
+        self.state.device = self._device(self.settings)
+        self.runner = JobRunner(self)
+        self.results = ResultsModel(self)
+        self.gallery = GalleryModel(self)
+        self.pipeline = Pipeline(self.state, self.results, self.runner, self.gallery.true_label, self)
+        self.importer = Importer(self.runner, self.gallery, self.input_size, self.pipeline.images.put, self)
+        self.trainer = DictionaryTrainer(self)
+        self.trainer.finished.connect(self._on_trained)
+        self.trainer.failed.connect(
+            lambda m: self.message.emit("error", f"Dictionary training failed: {m}", "")
+        )
+        self.trainer.cancelled.connect(
+            lambda: self.message.emit("info", "Dictionary training cancelled.", "")
+        )
+        self._classifier_job: Job | None = None
+        self.classifier_error = ""  # set when no classifier could be loaded at all
+        #: shown by the window once it is connected (settings file problems, a missing dictionary…)
+        self.startup_problems = [
+            *(warnings or []),
+            *dict_warnings,
+            *apply_settings(self.state, self.settings),
+        ]
+        if classifier is not None:
+            self.state.set_classifier(classifier, classifier_title(classifier))
+        else:
+            self.load_classifier()
+
+    def _report(self, kind: str, items: list[str], what: str) -> None:
+        if len(items) == 1:
+            self.message.emit(kind, f"{what}: {items[0]}", "")
+        elif items:
+            self.message.emit(kind, f"{what}: {len(items)} problems (first: {items[0]})", "\n".join(items))
+
+    @staticmethod
+    def _device(settings: Settings) -> str:
+        return settings.device if settings.device != "auto" else "cpu"
+
+    def input_size(self) -> int:
+        model = self.state.classifier
+        return model.input_size if model is not None else classifier_spec(self.settings.classifier).input_size
+
+    # ----- classifier ---------------------------------------------------------------------------------
+    def load_classifier(self) -> None:
+        """Load (and warm up) the classifier the settings name, on a worker; fall back to the default."""
+        s = self.settings
+        if self._classifier_job is not None:
+            self._classifier_job.cancel()
+        self.state.set_classifier(None, f"loading {s.classifier}…")
+        job = self.runner.submit(
+            "Classifier", lambda _ctx: jobs.load_and_warm(s.classifier, s.weights, s.device)
+        )
+        self._classifier_job = job
+        job.succeeded.connect(lambda m: self._classifier_loaded(job, m))
+        job.failed.connect(lambda m, d: self._classifier_failed(job, m, d))
+
+    def _classifier_loaded(self, job: Job, model: object) -> None:
+        if job is self._classifier_job:
+            self.state.set_classifier(model, classifier_title(model))
+
+    def _classifier_failed(self, job: Job, message: str, details: str) -> None:
+        if job is not self._classifier_job:
+            return
+        default = Settings()
+        self.message.emit("error", f"The classifier could not be loaded: {message}", details)
+        if self.settings.classifier != default.classifier or self.settings.weights:
+            self.settings = replace(self.settings, classifier=default.classifier, weights="")
+            self.load_classifier()
+        else:
+            self.classifier_error = message
+
+    # ----- settings -----------------------------------------------------------------------------------
+    def current_settings(self) -> Settings:
+        """The settings with the toolbars' current values written in (what the dialog starts from)."""
+        return capture_settings(self.state, self.settings)
+
+    def save_settings(self) -> None:
+        try:
+            save_settings(self.current_settings())
+        except OSError as exc:
+            self.message.emit("error", f"Settings could not be saved: {exc}", "")
+
+    def apply_new_settings(self, new: Settings) -> None:
+        """Use (and save) settings from the dialog: reload what changed; the state re-purifies itself."""
+        old, self.settings = self.settings, new
+        if new.dictionary_path != old.dictionary_path:
+            info, problems = load_dictionary_info(new)
+            self._report("warning", problems, "Dictionary")
+            self.state.set_dictionary(info)
+        self._report("warning", apply_settings(self.state, new), "Settings")
+        if (new.classifier, new.weights, new.device) != (old.classifier, old.weights, old.device):
+            self.state.device = self._device(new)
+            self.load_classifier()
+        self.save_settings()
+        self.settings_changed.emit()
+        mismatch = h_mismatch(new, self.state.dictionary)
+        if mismatch and new.h != old.h:
+            text = mismatch + ". Retrain it (Dictionary ▸ Train From Folder…) to use the new h."
+            self.message.emit("warning", text, "")
+
+    def h_mismatch(self) -> str:
+        return h_mismatch(self.settings, self.state.dictionary)
+
+    # ----- dictionaries -------------------------------------------------------------------------------
+    def train_from(self, folder: Path) -> None:
+        """Start background training with the settings' h, patch size, atoms and patches per image."""
+        self.trainer.start(Path(folder), self.settings.training_config())
+        if self.trainer.is_running():
+            self.message.emit("info", f"Training a dictionary from {folder} (h {self.settings.h:g}).", "")
+
+    def _on_trained(self, path: object, dictionary: Dictionary) -> None:
+        self.state.set_dictionary(DictionaryInfo(dictionary, Path(path)))
+        self.settings = replace(self.settings, dictionary_path=str(path))
+        self.save_settings()
+        self.settings_changed.emit()
+        self.message.emit(
+            "info", f"New dictionary in use: {Path(path).name} ({dictionary.describe()}).", str(path)
+        )
+
+    def use_dictionary(self, path: Path | None) -> bool:
+        """Switch to the dictionary in ``path`` (None: the bundled one); a bad file is reported."""
+        try:
+            dictionary = load_dictionary(path if path is not None else default_dictionary_path())
+        except DictionaryError as exc:
+            self.message.emit("error", f"Dictionary not loaded: {exc}", "")
+            return False
+        self.state.set_dictionary(DictionaryInfo(dictionary, Path(path) if path is not None else None))
+        self.settings = replace(self.settings, dictionary_path=str(path) if path else "")
+        self.settings_changed.emit()
+        return True
+
+    def save_dictionary(self, path: Path) -> Path | None:
+        try:
+            out = save_dictionary(Path(path).with_suffix(".npz"), self.state.dictionary.dictionary)
+        except OSError as exc:
+            self.message.emit("error", f"Dictionary not saved: {exc}", "")
+            return None
+        self.message.emit("info", f"Dictionary saved to {out}", "")
+        return out
+
+    # ----- export and shutdown ------------------------------------------------------------------------
+    def export_to(self, grid: QWidget, folder: Path) -> list[Path]:
+        """Write the current image's exports into ``folder``; the outcome is reported as a message."""
+        try:
+            written = export_current(grid, self.results, self.state, Path(folder))
+        except NothingToExport as exc:
+            self.message.emit("warning", str(exc), "")
+            return []
+        except (OSError, ValueError) as exc:
+            self.message.emit("error", f"Export failed: {exc}", "")
+            return []
+        self.message.emit("info", f"Exported {len(written)} files to {folder}", "\n".join(map(str, written)))
+        return written
+
+    def shutdown(self, msecs: int = 15000) -> bool:
+        """Cancel every job and training and wait for their threads; True when all have ended."""
+        self.trainer.cancel()
+        ok = self.pipeline.shutdown(msecs)
+        return self.trainer.wait(msecs) and ok

@@ -1,0 +1,90 @@
+"""Fixtures for the main-window tests: a real window on the shared classifier, small image folders, and a
+check that no worker thread outlives a test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from gui_helpers import assert_no_threads
+from PIL import Image
+
+from rsdesk.core.assets import resource_path
+
+SAMPLES = ("camera.jpg", "coffee.jpg", "chelsea.jpg")
+
+
+@pytest.fixture
+def gui_torch_threads():
+    """The app's torch thread setting (one core left to the GUI thread), restored afterwards."""
+    from rsdesk.gui.app import configure_torch
+
+    before = torch.get_num_threads()
+    configure_torch()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def make_window(qtbot, classifier, gui_torch_threads):
+    """Build main windows on the session's classifier; every one is closed and its threads checked."""
+    from rsdesk.gui.main_window import MainWindow
+    from rsdesk.gui.settings import load_settings
+
+    windows = []
+
+    def make(settings=None, images: list[Path] | None = None, open_samples: bool = False):
+        warnings: list[str] = []
+        if settings is None:
+            settings, warnings = load_settings()  # as the app starts: file problems are shown
+        w = MainWindow(settings, warnings, classifier=classifier)
+        qtbot.addWidget(w)
+        w.resize(1400, 900)
+        w.show()
+        windows.append(w)
+        if images is not None or open_samples:
+            w.open_startup([str(p) for p in images or []])
+            qtbot.waitUntil(lambda: w.state.image is not None, timeout=30000)
+        return w
+
+    yield make
+    for w in windows:
+        w.close()
+        assert w.trainer.wait(30000)
+    assert_no_threads()
+
+
+@pytest.fixture
+def window(make_window):
+    """A window showing three bundled samples, the first labelled one attacked and purified (FGSM: fast)."""
+    from rsdesk.gui.settings import Settings
+
+    w = make_window(Settings(attack="fgsm"), images=[resource_path("samples", n) for n in SAMPLES])
+    return w
+
+
+@pytest.fixture
+def image_folder(tmp_path) -> Path:
+    """Three small photos (cut from the samples), one with a synset in its name, plus labels.csv."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, name in enumerate(SAMPLES):
+        im = Image.open(resource_path("samples", name)).convert("RGB").resize((160, 120))
+        target = folder / (f"n04485082_{i}.png" if i == 0 else f"photo{i}.png")
+        im.save(target)
+    (folder / "labels.csv").write_text("file,class_index\nphoto1.png,967\n", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def bad_files(tmp_path) -> list[Path]:
+    """A truncated JPEG, a text file, and an image too small to use."""
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    data = resource_path("samples", "coffee.jpg").read_bytes()
+    (folder / "truncated.jpg").write_bytes(data[:300])
+    (folder / "notes.txt").write_text("not an image", encoding="utf-8")
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(folder / "tiny.png")
+    return [folder / "truncated.jpg", folder / "notes.txt", folder / "tiny.png"]
