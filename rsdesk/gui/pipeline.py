@@ -36,7 +36,7 @@ STAGE_TITLES = {
     Stage.EXPLAIN: "CAM",
 }
 ATTACK_DEBOUNCE_MS = 400
-PURIFY_DEBOUNCE_MS = 150
+PURIFY_DEBOUNCE_MS = 80
 
 
 def summary_text(attack: jobs.AttackResult, purified: jobs.PurifyResult | None) -> str:
