@@ -114,7 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
         default="regionsparse",
         help="regionsparse (default), jpeg, squeeze, tvm, bilateral, nlm, none",
     )
-    p.add_argument("--dictionary", help="RegionSparse dictionary .npz (default: the bundled one)")
+    p.add_argument(
+        "--dictionary",
+        help="RegionSparse dictionary .npz (default: the bundled one; 'random': the noTR ablation)",
+    )
     p.add_argument("--k", type=int, help="RegionSparse sparsity K")
     p.add_argument("--theta", type=float, help="RegionSparse θ")
     p.add_argument("--stride", type=int, help="RegionSparse patch stride")
@@ -147,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strengths", default="8", help="comma-separated ε (/255), or d for cw (e.g. 2,8,14)")
     p.add_argument("--steps", type=int)
     p.add_argument("--defenses", default="none,regionsparse,jpeg,squeeze,tvm,bilateral,nlm")
-    p.add_argument("--dictionary", help="RegionSparse dictionary .npz")
+    p.add_argument("--dictionary", help="RegionSparse dictionary .npz ('random': the noTR ablation)")
     p.add_argument(
         "--set",
         action="append",
@@ -311,11 +314,15 @@ def _defense_from_args(name: str, params: dict[str, object], dictionary: str | N
     from rsdesk.core.classifier import resolve_device
     from rsdesk.core.defenses import RegionSparseDefense, create_defense
 
+    from rsdesk.core.dictionary import random_dictionary
+
     d = create_defense(name, **params) if name != "regionsparse" and name != "rs" else None
     if d is None:
         # resolve_device turns "cuda without CUDA" into a clear error instead of a torch traceback
         dev = "cpu" if device == "auto" else resolve_device(device)
-        d = RegionSparseDefense(dictionary=dictionary, device=dev, **params)
+        # "random": Gaussian unit-norm atoms, the paper's noTR ablation (no trained dictionary)
+        source = random_dictionary() if dictionary == "random" else dictionary
+        d = RegionSparseDefense(dictionary=source, device=dev, **params)
     return d
 
 

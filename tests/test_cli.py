@@ -514,3 +514,21 @@ def test_evaluate_without_labels(capsys, tmp_path):
     assert main(["evaluate", str(folder), "--quiet"]) == 1
     (line,) = _error_lines(capsys.readouterr().err)
     assert line.startswith("error: no labelled images")
+
+
+def test_purify_with_a_random_dictionary_is_the_notr_ablation(capsys, tmp_path, sample_image):
+    from rsdesk.core.images import save_png
+
+    from rsdesk.core.images import load_npy_image
+
+    src = save_png(tmp_path / "in.png", sample_image)
+    outs = {}
+    for name, extra in (("random", ["--dictionary", "random"]), ("bundled", [])):
+        out_dir = tmp_path / name
+        code = main(["purify", str(src), *extra, "--format", "npy", "--out", str(out_dir), "--json"])
+        captured = capsys.readouterr()
+        assert code == 0, captured.err
+        rec = json.loads(captured.out.strip().splitlines()[-1])
+        outs[name] = load_npy_image(Path(rec["out"]))
+    # Untrained atoms reconstruct the object region differently from the learned ones.
+    assert np.abs(outs["random"] - outs["bundled"]).mean() > 1e-3

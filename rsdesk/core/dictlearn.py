@@ -42,6 +42,10 @@ def learn_atoms_torch(
     if n < n_atoms:
         raise ValueError(f"need at least as many patches ({n}) as atoms ({n_atoms})")
     k = max(1, min(k, n_atoms))
+    # The online algorithm needs a couple of hundred dictionary updates per epoch to settle: on 6 000
+    # patches, 64 atoms, batches of 256 (23 updates) left a held-out error 10 % above scikit-learn's,
+    # batches of 32–64 (≥ 90 updates) 2 % below. Small data sets therefore get smaller batches.
+    batch_size = max(1, min(batch_size, max(32, n // 200)))
     # Start from distinct random patches (plus a little noise so duplicates are not identical).
     start = torch.randperm(n, generator=gen)[:n_atoms]
     d = x_all[start].clone() + 1e-3 * torch.randn((n_atoms, m), generator=gen)

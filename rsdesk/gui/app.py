@@ -130,8 +130,24 @@ def install_excepthook(window: object) -> None:
     sys.excepthook = hook
 
 
+def no_display_message() -> str | None:
+    """Why a window cannot open here, if it cannot (Qt itself would abort the process with a core dump)."""
+    if sys.platform != "linux" or os.environ.get("QT_QPA_PLATFORM"):
+        return None
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    return (
+        "no display found (DISPLAY and WAYLAND_DISPLAY are unset), so the window cannot open. "
+        "Run RSDesk on a desktop session; for a headless render use `rsdesk --screenshot out.png`, "
+        "or set QT_QPA_PLATFORM=offscreen."
+    )
+
+
 def run(images: list[str], screenshot: str | None = None) -> int:
     """Open the window on ``images`` (the bundled samples when empty); with ``screenshot``, save and exit."""
+    if screenshot is None and (problem := no_display_message()):
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
     app = _application(offscreen=screenshot is not None)
     configure_torch()
     from rsdesk.gui.main_window import MainWindow

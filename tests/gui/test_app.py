@@ -22,3 +22,15 @@ def test_screenshot_fails_clearly_without_a_usable_image(qtbot, tmp_path, gui_to
     assert run([str(broken)], screenshot=str(out)) == 1
     assert "no image could be opened" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_without_a_display_the_app_says_so_instead_of_aborting(monkeypatch, capsys):
+    from rsdesk.gui import app
+
+    monkeypatch.setattr(app.sys, "platform", "linux")
+    for var in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(var, raising=False)
+    assert app.run([]) == 1
+    assert "no display found" in capsys.readouterr().err
+    monkeypatch.setenv("DISPLAY", ":0")
+    assert app.no_display_message() is None
