@@ -313,7 +313,6 @@ def cmd_attack(args: argparse.Namespace) -> int:
 def _defense_from_args(name: str, params: dict[str, object], dictionary: str | None, device: str):  # noqa: ANN202
     from rsdesk.core.classifier import resolve_device
     from rsdesk.core.defenses import RegionSparseDefense, create_defense
-
     from rsdesk.core.dictionary import random_dictionary
 
     d = create_defense(name, **params) if name != "regionsparse" and name != "rs" else None

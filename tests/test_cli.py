@@ -517,9 +517,7 @@ def test_evaluate_without_labels(capsys, tmp_path):
 
 
 def test_purify_with_a_random_dictionary_is_the_notr_ablation(capsys, tmp_path, sample_image):
-    from rsdesk.core.images import save_png
-
-    from rsdesk.core.images import load_npy_image
+    from rsdesk.core.images import load_npy_image, save_png
 
     src = save_png(tmp_path / "in.png", sample_image)
     outs = {}
