@@ -16,11 +16,11 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QFont, QImage, QPainter, QPixmap
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from rsdesk.core.labels import imagenet_classes
-from rsdesk.gui.dropping import local_paths
+from rsdesk.gui.dropping import FileDropTarget
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -192,7 +192,7 @@ class GalleryDelegate(QStyledItemDelegate):
         p.restore()
 
 
-class GalleryView(QListView):
+class GalleryView(FileDropTarget, QListView):
     """Multi-selection list of the gallery; files and folders dropped on it are announced."""
 
     files_dropped = Signal(list)
@@ -211,20 +211,5 @@ class GalleryView(QListView):
         rows = sorted(i.row() for i in self.selectionModel().selectedRows())
         return [self.model().index(r, 0).data(PathRole) for r in rows]
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if local_paths(event.mimeData()):
-            event.acceptProposedAction()
-        else:
-            event.ignore()
-
-    def dragMoveEvent(self, event: QDragEnterEvent) -> None:
-        if local_paths(event.mimeData()):
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        paths = local_paths(event.mimeData())
-        if paths:
-            event.acceptProposedAction()
-            self.files_dropped.emit(paths)
-        else:
-            event.ignore()
+    def paths_dropped(self, paths: list[Path]) -> None:
+        self.files_dropped.emit(paths)

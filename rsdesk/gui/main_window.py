@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QShowEvent
+from PySide6.QtGui import QCloseEvent, QShowEvent
 from PySide6.QtWidgets import (
     QDialog,
     QDockWidget,
@@ -31,7 +31,7 @@ from rsdesk.gui.actions import Actions, install_menus
 from rsdesk.gui.activations_view import ActivationsView
 from rsdesk.gui.attack_controls import AttackControls
 from rsdesk.gui.defense_controls import DefenseControls
-from rsdesk.gui.dropping import local_paths
+from rsdesk.gui.dropping import FileDropTarget
 from rsdesk.gui.gallery_model import GalleryView, PathRole
 from rsdesk.gui.gui_gc import GuiThreadGC
 from rsdesk.gui.messages import LogView, MessageBar
@@ -46,7 +46,7 @@ from rsdesk.gui.training import TrainingStatusWidget
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.gif *.npy);;All files (*)"
 
 
-class MainWindow(QMainWindow):
+class MainWindow(FileDropTarget, QMainWindow):
     """The window. ``classifier`` may be given (tests share one); otherwise it loads in the background."""
 
     def __init__(
@@ -270,19 +270,8 @@ class MainWindow(QMainWindow):
         if folder:
             self.import_paths([Path(folder)], select=True)
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if local_paths(event.mimeData()):
-            event.acceptProposedAction()
-
-    def dragMoveEvent(self, event: QDragEnterEvent) -> None:
-        if local_paths(event.mimeData()):
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        paths = local_paths(event.mimeData())
-        if paths:
-            event.acceptProposedAction()
-            self.import_paths(paths, select=True)
+    def paths_dropped(self, paths: list[Path]) -> None:
+        self.import_paths(paths, select=True)
 
     # ----- attack ---------------------------------------------------------------------------------------
     def attack_selected(self) -> None:
