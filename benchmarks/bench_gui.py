@@ -185,8 +185,10 @@ def main() -> None:
         t0 = time.perf_counter()
         state.set_defense_param("k", k)
         pump_until(
-            lambda before=before: w.results.stage(Row.PURIFIED).status is Status.CURRENT
-            and w.results.stage(Row.PURIFIED).result is not before
+            lambda before=before: (
+                w.results.stage(Row.PURIFIED).status is Status.CURRENT
+                and w.results.stage(Row.PURIFIED).result is not before
+            )
         )
         latencies.append(time.perf_counter() - t0)
         pump_until(w.pipeline.is_idle)

@@ -152,6 +152,7 @@ class MainWindow(FileDropTarget, QMainWindow):
         self.gallery_view.selectionModel().currentChanged.connect(self._on_current)
         self.gallery_view.files_dropped.connect(self.import_paths)
         self.importer.finished.connect(self._on_imported)
+        self.importer.finished.connect(lambda *_: self.statusBar().clearMessage())
         self.importer.progress.connect(
             lambda f, m: self.statusBar().showMessage(f"{m} ({100 * f:.0f}%)", 2000)
         )
