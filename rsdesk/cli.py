@@ -450,7 +450,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(res.table())
         print(
             "attack success on the bare classifier: "
-            + ", ".join(f"{s:g}: {100 * a:.0f}%" for s, a in zip(res.strengths, res.attack_success))
+            + ", ".join(
+                f"{s:g}: " + ("n/a (attacked through each defense)" if a != a else f"{100 * a:.0f}%")
+                for s, a in zip(res.strengths, res.attack_success)
+            )
         )
         for d in defenses.values():
             if d.values:

@@ -7,12 +7,12 @@ GUI's Evaluate tab). Adversarial examples are gray-box: made on the bare classif
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from rsdesk.core.attacks import Attack, create_attack
+from rsdesk.core.attacks import BPDA, Attack, create_attack
 from rsdesk.core.classifier import Classifier
 from rsdesk.core.defenses import Defense
 from rsdesk.core.images import quantize
@@ -68,6 +68,26 @@ def make_attack(name: str, strength: float, **params: float) -> Attack:
     return create_attack(name, **{**params, key: strength})
 
 
+def _attack_all(
+    model: Classifier,
+    prepared: list[np.ndarray],
+    y: np.ndarray,
+    atk: Attack,
+    quantize_adversarial: bool,
+    batch_size: int,
+    on_batch: Callable[[float], None],
+    cancel: CancelFn | None,
+) -> list[np.ndarray]:
+    adv: list[np.ndarray] = []
+    for s in range(0, len(prepared), batch_size):
+        check_cancel(cancel)
+        x = model.to_tensor(prepared[s : s + batch_size])
+        outs = atk.run(model, x, labels=[int(v) for v in y[s : s + batch_size]], cancel=cancel)
+        adv += [quantize(o.adversarial) if quantize_adversarial else o.adversarial for o in outs]
+        on_batch(s / len(prepared))
+    return adv
+
+
 def sweep(
     model: Classifier,
     images: Sequence[np.ndarray],
@@ -83,6 +103,9 @@ def sweep(
 ) -> SweepResult:
     """Top-1 accuracy of every defense on the clean images and at every attack strength.
 
+    Gray-box attacks are made once per strength on the bare classifier and shown to every defense. The
+    defense-aware BPDA attack is made separately against each defense (its gradients go through that
+    defense), so its ``attack_success`` on the bare classifier is not defined and recorded as NaN.
     ``quantize_adversarial`` rounds adversarial images to 8 bits first, as saving them to PNG would.
     """
     t0 = time.perf_counter()
@@ -91,26 +114,31 @@ def sweep(
     prepared = [model.prepare(im) for im in images]
     y = np.asarray(labels)
     levels = [0.0] + [float(s) for s in strengths if float(s) > 0]
+    aware = create_attack(attack).name == BPDA.name
     res = SweepResult(attack, levels, list(defenses), {n: [] for n in defenses}, n_images=len(images))
     steps_total = len(levels) * (1 + len(defenses))
     step = 0
     for level in levels:
         check_cancel(cancel)
+
+        def on_batch(frac: float, at: float = step, lvl: float = level) -> None:
+            report(progress, (at + frac) / steps_total, f"{attack} {lvl:g}: attacking")
+
+        shared: list[np.ndarray] = prepared
         if level == 0:
-            adv = prepared
             res.attack_success.append(float(np.mean(_top1(model, prepared) != y)))
+        elif aware:
+            res.attack_success.append(float("nan"))
         else:
             atk = make_attack(attack, level, **(attack_params or {}))
-            adv = []
-            for s in range(0, len(prepared), batch_size):
-                check_cancel(cancel)
-                x = model.to_tensor(prepared[s : s + batch_size])
-                outs = atk.run(model, x, labels=[int(v) for v in y[s : s + batch_size]], cancel=cancel)
-                adv += [quantize(o.adversarial) if quantize_adversarial else o.adversarial for o in outs]
-                report(progress, (step + s / len(prepared)) / steps_total, f"{attack} {level:g}: attacking")
-            res.attack_success.append(float(np.mean(_top1(model, adv) != y)))
+            shared = _attack_all(model, prepared, y, atk, quantize_adversarial, batch_size, on_batch, cancel)
+            res.attack_success.append(float(np.mean(_top1(model, shared) != y)))
         step += 1
         for name, defense in defenses.items():
+            adv = shared
+            if aware and level > 0:
+                atk = BPDA(purify=defense, **{**(attack_params or {}), "eps": level})
+                adv = _attack_all(model, prepared, y, atk, quantize_adversarial, batch_size, on_batch, cancel)
             purified = []
             for i, im in enumerate(adv):
                 check_cancel(cancel)

@@ -107,3 +107,17 @@ def test_sweep_errors_and_cancel(tiny_classifier, images_and_labels):
         sweep(tiny_classifier, images, labels, "nope", [4], {"none": NoDefense()})
     with pytest.raises(Cancelled):
         sweep(tiny_classifier, images, labels, "fgsm", [4], {"none": NoDefense()}, cancel=lambda: True)
+
+
+def test_bpda_sweep_attacks_through_each_defense(classifier, sample_image):
+    import math
+
+    from rsdesk.core.defenses import create_defense
+    from rsdesk.core.evaluate import sweep
+
+    defenses = {"none": create_defense("none"), "jpeg": create_defense("jpeg")}
+    res = sweep(classifier, [sample_image], [967], "bpda", [16], defenses, attack_params={"steps": 3})
+    assert res.strengths == [0.0, 16.0]
+    assert res.accuracy["none"] == [1.0, 0.0]  # through no defense, BPDA is plain BIM: fooled
+    assert res.accuracy["jpeg"][1] == 0.0  # and JPEG does not stop an attack that sees it
+    assert math.isnan(res.attack_success[1])
