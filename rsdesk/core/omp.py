@@ -179,11 +179,23 @@ def batch_omp(
     return torch.cat(idx_parts), torch.cat(coef_parts)
 
 
-def sparse_reconstruct(idx: torch.Tensor, coef: torch.Tensor, atoms: torch.Tensor) -> torch.Tensor:
-    """Rebuild signals (N×m) from sparse codes: Σ_j coef[:, j] · atoms[idx[:, j]]."""
-    out = torch.index_select(atoms, 0, idx[:, 0]).mul_(coef[:, :1])
+def sparse_reconstruct(
+    idx: torch.Tensor,
+    coef: torch.Tensor,
+    atoms: torch.Tensor,
+    out: torch.Tensor | None = None,
+    tmp: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Rebuild signals (N×m) from sparse codes: Σ_j coef[:, j] · atoms[idx[:, j]].
+
+    ``out`` and ``tmp`` (both N×m) are optional buffers to write into, for callers that rebuild many
+    chunks and would otherwise allocate fresh tensors every time.
+    """
+    out = torch.index_select(atoms, 0, idx[:, 0], out=out) if out is not None else atoms[idx[:, 0]]
+    out.mul_(coef[:, :1])
     for j in range(1, idx.shape[1]):
-        out.addcmul_(coef[:, j : j + 1], torch.index_select(atoms, 0, idx[:, j]))
+        picked = torch.index_select(atoms, 0, idx[:, j], out=tmp) if tmp is not None else atoms[idx[:, j]]
+        out.addcmul_(coef[:, j : j + 1], picked)
     return out
 
 

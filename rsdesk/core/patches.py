@@ -1,4 +1,4 @@
-"""Patch extraction and overlap-averaging for sparse coding.
+"""Patch extraction for sparse coding (the overlap-averaging is fused into regionsparse.sparse_code).
 
 A patch vector is laid out channel-major, ``(c, y, x)`` flattened to ``3·b·b`` values: the order of
 ``torch.nn.functional.unfold``. Dictionary training and purification both go through this module, so the
@@ -55,8 +55,3 @@ def padded_grid(x: torch.Tensor, b: int, stride: int) -> tuple[torch.Tensor, int
 def extract_grid(x: torch.Tensor, b: int, stride: int) -> torch.Tensor:
     """All b×b patches of a (padded) 1×3×H×W tensor on a grid with ``stride``: L×(3·b·b)."""
     return F.unfold(x, kernel_size=b, stride=stride)[0].T
-
-
-def fold_grid(patches: torch.Tensor, size: tuple[int, int], b: int, stride: int) -> torch.Tensor:
-    """Sum L×(3·b·b) patches back into a 1×3×H×W canvas (inverse layout of :func:`extract_grid`)."""
-    return F.fold(patches.T.unsqueeze(0), output_size=size, kernel_size=b, stride=stride)

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from rsdesk.core.dictionary import NORM_EPS, Dictionary
 from rsdesk.core.localization import LocalizationParams, localize_object
-from rsdesk.core.omp import OmpWorkspace, batch_omp, chunk_for
+from rsdesk.core.omp import OmpWorkspace, batch_omp, chunk_for, sparse_reconstruct
 from rsdesk.core.patches import image_to_tensor, padded_grid, tensor_to_image
 from rsdesk.core.progress import CancelFn, ProgressFn, check_cancel, report
 
@@ -92,16 +92,6 @@ def _patch_statistics(
     var = (s2 - s1 * s1).clamp_min(0.0)
     mean = s1 + centre.flatten().repeat_interleave(b * b)
     return mean, var.sqrt()
-
-
-def _rebuild(
-    idx: torch.Tensor, coef: torch.Tensor, atoms: torch.Tensor, out: torch.Tensor, tmp: torch.Tensor
-) -> torch.Tensor:
-    """Σ_j coef[:, j] · atoms[idx[:, j]] into ``out`` (like omp.sparse_reconstruct, without allocating)."""
-    torch.index_select(atoms, 0, idx[:, 0], out=out).mul_(coef[:, :1])
-    for j in range(1, idx.shape[1]):
-        out.addcmul_(coef[:, j : j + 1], torch.index_select(atoms, 0, idx[:, j], out=tmp))
-    return out
 
 
 def _scatter_kernels(
@@ -201,7 +191,7 @@ def sparse_code(
         chosen = patches if n_ids == n_band else torch.index_select(patches, 0, ids, out=chosen_buf[:n_ids])
         xy = torch.addmm(offset, chosen, corr_atoms.T, beta=-1.0, out=xy_buf[:n_ids])
         idx, coef = batch_omp(xy, g, k, chunk=max(chunk, n_ids), workspace=workspace)
-        rec = _rebuild(idx, coef, rebuild_atoms, rec_buf[:n_ids], gather_buf[:n_ids])
+        rec = sparse_reconstruct(idx, coef, rebuild_atoms, out=rec_buf[:n_ids], tmp=gather_buf[:n_ids])
         # Rebuilt patches as columns (the layout F.fold reads), zeros where a patch was not coded.
         cols = cols_buf[:, :n_band]
         if n_ids == n_band:
