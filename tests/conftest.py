@@ -11,6 +11,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 SHARED_DEV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "imagenet-dev"
 
@@ -43,6 +44,21 @@ def sample_image() -> np.ndarray:
     from rsdesk.core.images import load_image, resize_center_crop
 
     return resize_center_crop(load_image(resource_path("samples", "coffee.jpg")), 224)
+
+
+@pytest.fixture
+def image_folder(tmp_path) -> Path:
+    """Three small photos (cut from the samples), one with a synset in its name, plus labels.csv."""
+    from rsdesk.core.assets import resource_path
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, name in enumerate(("camera.jpg", "coffee.jpg", "chelsea.jpg")):
+        im = Image.open(resource_path("samples", name)).convert("RGB").resize((160, 120))
+        target = folder / (f"n04485082_{i}.png" if i == 0 else f"photo{i}.png")
+        im.save(target)
+    (folder / "labels.csv").write_text("file,class_index\nphoto1.png,967\n", encoding="utf-8")
+    return folder
 
 
 @pytest.fixture(scope="session")

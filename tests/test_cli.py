@@ -293,15 +293,6 @@ def test_attack_parameter_errors(capsys, tmp_path, args, message):
     assert not list(tmp_path.iterdir())
 
 
-def test_resolve_target_class():
-    from rsdesk.cli import _resolve_class
-
-    assert _resolve_class("281") == 281
-    assert _resolve_class("n02123045") == 281
-    assert _resolve_class("tabby") == 281
-    assert _resolve_class("Espresso") == 967
-
-
 # ----- purify -------------------------------------------------------------------------------------
 
 

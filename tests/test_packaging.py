@@ -85,7 +85,9 @@ def test_wheel_contains_the_resources(wheel):
     assert samples == expected and len(samples) >= 5
     core = {f"rsdesk/core/{p.name}" for p in (ROOT / "rsdesk" / "core").glob("*.py")}
     assert core <= names
-    assert {"rsdesk/__init__.py", "rsdesk/__main__.py", "rsdesk/cli.py"} <= names
+    assert {"rsdesk/__init__.py", "rsdesk/__main__.py"} <= names
+    cli = {f"rsdesk/cli/{p.name}" for p in (ROOT / "rsdesk" / "cli").glob("*.py")}
+    assert {"rsdesk/cli/__init__.py", "rsdesk/cli/router.py"} <= cli <= names
     assert not any(n.startswith(("tests/", "benchmarks/")) for n in names)
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "rsdesk = rsdesk.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

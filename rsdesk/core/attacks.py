@@ -1,217 +1,63 @@
-"""Adversarial attacks in [0, 1] pixel space (spec §7): FGSM, BIM, MI-FGSM, CW-L2 and defense-aware BPDA.
+"""Adversarial attacks in [0, 1] pixel space (spec §7): FGSM, BIM, MI-FGSM, CW-L2 and defense-aware BPDA,
+and :data:`ATTACKS`, the registry the CLI, the window and the evaluations all read.
 
 Every attack takes a batch (B×3×S×S at the classifier's input size), optional true labels and targets, a
 progress callback and a cancel flag checked at every iteration. ε is given in /255 units. The relative L2
 distance is ``d = ‖x' − x‖₂ / ‖x‖₂`` (spec, "Notation"). Attacks are gray-box (they see the classifier, not
 the defense), except :class:`BPDA`, which approximates the purifier's gradient by the identity (Athalye,
-Carlini & Wagner 2018) to show what a defense-aware attacker can do.
+Carlini & Wagner 2018) to show what a defense-aware attacker can do. What they share (the interface and its
+traits, the outcome, the signed-gradient loop) is :mod:`rsdesk.core.attack_base`.
 """
 
 from __future__ import annotations
 
 import math
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from rsdesk.core.attack_base import (
+    ALPHA,
+    EPS,
+    LINF,
+    RELATIVE_L2,
+    STEPS,
+    Attack,
+    AttackOutcome,
+    GradFn,
+    Strength,
+    loss_gradient,
+    sign_iterations,
+)
 from rsdesk.core.classifier import Classifier
-from rsdesk.core.params import Param, format_params, resolve_params
-from rsdesk.core.progress import CancelFn, ProgressFn, check_cancel, report
+from rsdesk.core.params import Param
+from rsdesk.core.progress import check_cancel, report
 
-
-@dataclass
-class AttackOutcome:
-    """One attacked image and how the attack went."""
-
-    adversarial: np.ndarray  # H×W×3 float32 in [0, 1], at the classifier's input size
-    success: bool  # untargeted: prediction ≠ reference label; targeted: prediction = target
-    l2: float  # ‖x' − x‖₂ in [0, 1] pixel units
-    d: float  # ‖x' − x‖₂ / ‖x‖₂, the paper's "average L2 distance"
-    linf: float  # max |x' − x| in /255 units
-    iterations: int
-    reference: int  # the label the attack moved away from (true label, else the clean prediction)
-    predicted: int  # the classifier's top-1 on the adversarial image (through the defense for BPDA)
-    target: int | None = None
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "success": self.success,
-            "l2": round(self.l2, 6),
-            "d": round(self.d, 6),
-            "linf": round(self.linf, 4),
-            "iterations": self.iterations,
-        }
-
-
-class Attack(ABC):
-    """Configure with keyword parameters (checked against :attr:`PARAMS`), then :meth:`run` on a batch."""
-
-    name: ClassVar[str] = ""
-    title: ClassVar[str] = ""
-    PARAMS: ClassVar[tuple[Param, ...]] = ()
-
-    def __init__(self, **params: object) -> None:
-        self.params = resolve_params(self.PARAMS, params, self.title)
-
-    def describe(self) -> str:
-        return f"{self.title} ({format_params(self.params)})"
-
-    @abstractmethod
-    def perturb(
-        self,
-        model: Classifier,
-        x: torch.Tensor,
-        labels: torch.Tensor,
-        targets: torch.Tensor | None,
-        progress: ProgressFn | None,
-        cancel: CancelFn | None,
-    ) -> tuple[torch.Tensor, int]:
-        """Return the adversarial batch and the number of iterations used."""
-
-    def run(
-        self,
-        model: Classifier,
-        x: torch.Tensor,
-        labels: Sequence[int | None] | torch.Tensor | None = None,
-        targets: Sequence[int] | torch.Tensor | int | None = None,
-        progress: ProgressFn | None = None,
-        cancel: CancelFn | None = None,
-    ) -> list[AttackOutcome]:
-        """Attack a batch of [0, 1] images at the model's input size.
-
-        ``labels``: the true class per image where known (None → the model's clean prediction).
-        ``targets``: a class per image (or one for all) for a targeted attack; None for untargeted.
-        """
-        x = x.to(model.device).float()
-        if labels is not None and len(labels) != x.shape[0]:
-            raise ValueError(f"{len(labels)} labels for {x.shape[0]} images")
-        ref = _reference_labels(model, x, labels)
-        tgt = None
-        if targets is not None:
-            tgt = torch.as_tensor(targets, dtype=torch.long, device=x.device).reshape(-1)
-            if tgt.numel() == 1:
-                tgt = tgt.expand(x.shape[0]).clone()
-            if tgt.numel() != x.shape[0]:
-                raise ValueError(f"{tgt.numel()} targets for {x.shape[0]} images")
-        adv, iters = self.perturb(model, x, ref, tgt, progress, cancel)
-        predicted = self.final_prediction(model, adv)
-        return _outcomes(x, adv, ref, tgt, predicted, iters)
-
-    def final_prediction(self, model: Classifier, adv: torch.Tensor) -> torch.Tensor:
-        return model.probabilities(adv).argmax(1)
-
-
-def _reference_labels(
-    model: Classifier, x: torch.Tensor, labels: Sequence[int | None] | torch.Tensor | None
-) -> torch.Tensor:
-    with torch.no_grad():
-        clean = model(x).argmax(1)
-    if labels is None:
-        return clean
-    if isinstance(labels, torch.Tensor):
-        return labels.to(x.device).long()
-    return torch.tensor(
-        [int(c) if lab is None else int(lab) for lab, c in zip(labels, clean.tolist())], device=x.device
-    )
-
-
-def _outcomes(
-    x: torch.Tensor,
-    adv: torch.Tensor,
-    ref: torch.Tensor,
-    tgt: torch.Tensor | None,
-    predicted: torch.Tensor,
-    iters: int,
-) -> list[AttackOutcome]:
-    delta = (adv - x).flatten(1)
-    l2 = delta.norm(dim=1)
-    d = l2 / x.flatten(1).norm(dim=1).clamp_min(1e-12)
-    linf = delta.abs().amax(dim=1) * 255.0
-    out = []
-    for i in range(x.shape[0]):
-        t = None if tgt is None else int(tgt[i])
-        ok = (int(predicted[i]) == t) if t is not None else (int(predicted[i]) != int(ref[i]))
-        out.append(
-            AttackOutcome(
-                adversarial=adv[i].permute(1, 2, 0).detach().cpu().numpy().astype(np.float32),
-                success=bool(ok),
-                l2=float(l2[i]),
-                d=float(d[i]),
-                linf=float(linf[i]),
-                iterations=iters,
-                reference=int(ref[i]),
-                predicted=int(predicted[i]),
-                target=t,
-            )
-        )
-    return out
-
-
-GradFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
-
-
-def loss_gradient(
-    model: Classifier, x: torch.Tensor, ref: torch.Tensor, tgt: torch.Tensor | None
-) -> torch.Tensor:
-    """Gradient of the ascent objective: +CE(reference) untargeted, −CE(target) targeted."""
-    x = x.detach().requires_grad_(True)
-    logits = model(x)
-    loss = (
-        -F.cross_entropy(logits, tgt, reduction="sum")
-        if tgt is not None
-        else F.cross_entropy(logits, ref, reduction="sum")
-    )
-    (grad,) = torch.autograd.grad(loss, x)
-    return grad
-
-
-def _project(adv: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tensor:
-    return torch.clamp(torch.min(torch.max(adv, x - eps), x + eps), 0.0, 1.0)
-
-
-def sign_iterations(
-    x: torch.Tensor,
-    ref: torch.Tensor,
-    tgt: torch.Tensor | None,
-    grad_fn: GradFn,
-    eps: float,
-    alpha: float,
-    steps: int,
-    decay: float | None,
-    progress: ProgressFn | None,
-    cancel: CancelFn | None,
-) -> torch.Tensor:
-    """The loop shared by BIM (``decay=None``) and MI-FGSM (momentum ``decay``), in ε-ball and [0, 1]."""
-    adv = x.clone()
-    momentum = torch.zeros_like(x)
-    for i in range(steps):
-        check_cancel(cancel)
-        g = grad_fn(adv, ref, tgt)
-        if decay is not None:
-            # MI-FGSM (eq. 3): accumulate the L1-normalized gradient (mean |g| differs from ‖g‖₁ by a
-            # constant factor, which the sign below ignores).
-            g = g / g.abs().mean(dim=(1, 2, 3), keepdim=True).clamp_min(1e-12)
-            momentum = decay * momentum + g
-            g = momentum
-        adv = _project(adv + alpha * g.sign(), x, eps)
-        report(progress, (i + 1) / steps, f"step {i + 1}/{steps}")
-    return adv.detach()
-
-
-EPS = Param("eps", "ε (/255)", 8.0, 0.0, 255.0, "L∞ budget in 1/255 units")
-STEPS = Param("steps", "steps", 10, 1, 10000, integer=True)
-ALPHA = Param("alpha", "step size (/255)", None, 0.0, 255.0, "default ε / steps", optional=True)
+__all__ = [
+    "ATTACKS",
+    "BIM",
+    "BPDA",
+    "CWL2",
+    "FGSM",
+    "LINF",
+    "MIFGSM",
+    "RELATIVE_L2",
+    "Attack",
+    "AttackOutcome",
+    "Strength",
+    "attack_class",
+    "create_attack",
+]
 
 
 class FGSM(Attack):
     name, title = "fgsm", "FGSM"
 
     PARAMS = (EPS,)
+    MAIN_PARAMS = ("eps",)
 
     def perturb(self, model, x, ref, tgt, progress, cancel):  # noqa: ANN001, ANN201
         check_cancel(cancel)
@@ -225,6 +71,7 @@ class BIM(Attack):
     name, title = "bim", "BIM"
 
     PARAMS = (EPS, STEPS, ALPHA)
+    MAIN_PARAMS = ("eps", "steps")
     decay: float | None = None
 
     def _alpha(self) -> float:
@@ -268,6 +115,8 @@ class CWL2(Attack):
     """
 
     name, title = "cw", "CW-L2"
+    strength = RELATIVE_L2
+    MAIN_PARAMS = ("d", "c", "steps")
 
     PARAMS = (
         Param("c", "c", 0.1, 1e-6, 1e6, "weight of the misclassification term"),
@@ -364,6 +213,8 @@ class BPDA(BIM):
     """
 
     name, title = "bpda", "BPDA (defense-aware BIM)"
+    short_title = "BPDA (defense-aware)"
+    defense_aware = True
 
     PARAMS = (
         EPS,
@@ -395,14 +246,23 @@ class BPDA(BIM):
         return model.probabilities(self.purifier(adv)).argmax(1)
 
 
+#: Every attack, in menu order.
 ATTACKS: dict[str, type[Attack]] = {cls.name: cls for cls in (FGSM, BIM, MIFGSM, CWL2, BPDA)}
+_ALIASES = {"mi": "mifgsm", "cwl2": "cw", "cw2": "cw"}
+
+
+def attack_class(name: str) -> type[Attack]:
+    """The attack a name means (case, ``-`` and ``_`` ignored; ``mi``, ``cw_l2`` …); unknown → ValueError."""
+    key = name.lower().replace("-", "").replace("_", "")
+    key = _ALIASES.get(key, key)
+    if key not in ATTACKS:
+        raise ValueError(f"unknown attack {name!r}; choose one of {', '.join(ATTACKS)}")
+    return ATTACKS[key]
 
 
 def create_attack(name: str, **params: object) -> Attack:
-    """Build an attack by name (``fgsm``, ``bim``, ``mifgsm``, ``cw``, ``bpda``); unknown → ValueError."""
-    key = name.lower().replace("-", "").replace("_", "")
-    aliases = {"mi": "mifgsm", "cwl2": "cw", "cw2": "cw"}
-    key = aliases.get(key, key)
-    if key not in ATTACKS:
-        raise ValueError(f"unknown attack {name!r}; choose one of {', '.join(ATTACKS)}")
-    return ATTACKS[key](**params)
+    """Build an attack by name (``fgsm``, ``bim``, ``mifgsm``, ``cw``, ``bpda``); unknown → ValueError.
+
+    A defense-aware attack also takes ``purify=`` (the defense it attacks through).
+    """
+    return attack_class(name)(**params)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
@@ -16,7 +17,8 @@ import numpy as np
 import torch
 
 from rsdesk.core.assets import default_dictionary_path
-from rsdesk.core.dictionary import Dictionary, load_dictionary
+from rsdesk.core.classifier import resolve_device
+from rsdesk.core.dictionary import Dictionary, load_dictionary, random_dictionary
 from rsdesk.core.images import from_uint8, to_uint8
 from rsdesk.core.params import Param, format_params, resolve_params
 from rsdesk.core.progress import CancelFn, ProgressFn, check_cancel, report
@@ -25,19 +27,47 @@ from rsdesk.core.tvm import tv_minimize
 
 
 class Defense(ABC):
-    """Configure with keyword parameters (validated against :attr:`PARAMS`), then :meth:`purify`."""
+    """Configure with keyword parameters (validated against :attr:`PARAMS`), then :meth:`purify`.
+
+    The class attributes are the defense's traits; the CLI, the window and the evaluations read them
+    instead of testing a defense's name. Build one with :func:`create_defense`.
+    """
 
     name: ClassVar[str] = ""
     title: ClassVar[str] = ""
+    #: the name in menus, where the full title would be too long
+    short_title: ClassVar[str] = ""
     PARAMS: ClassVar[tuple[Param, ...]] = ()
+    #: the parameters a user tunes first (shown inline in the window; the rest behind ⚙)
+    MAIN_PARAMS: ClassVar[tuple[str, ...]] = ()
     #: whether repeated calls on the same input can differ (EOT matters for these)
     randomized: ClassVar[bool] = False
+    #: whether it needs a RegionSparse dictionary (``dictionary=`` and ``device=`` in the constructor)
+    needs_dictionary: ClassVar[bool] = False
+    #: the "no defense" row: returns its input (the window's D toggle, not a menu entry)
+    identity: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "short_title" not in cls.__dict__:
+            cls.short_title = cls.title
 
     def __init__(self, **values: object) -> None:
         self.values = resolve_params(self.PARAMS, values, self.title)
 
     def describe(self) -> str:
+        """Every parameter: ``JPEG compression (quality=75)``."""
         return f"{self.title} ({format_params(self.values)})" if self.values else self.title
+
+    @classmethod
+    def summary(cls, values: Mapping[str, object]) -> str:
+        """A short line for a panel subtitle; by default every parameter, as :meth:`describe`."""
+        return f"{cls.title} ({format_params(values)})" if values else cls.title
+
+    @classmethod
+    def param_limits(cls, dictionary: Dictionary | None) -> dict[str, int]:
+        """Upper limits that depend on the dictionary in use (beyond :attr:`PARAMS`' fixed ranges)."""
+        return {}
 
     @abstractmethod
     def purify(
@@ -51,6 +81,7 @@ class Defense(ABC):
 
 class NoDefense(Defense):
     name, title = "none", "No defense"
+    identity = True
 
     def purify(self, img, progress=None, cancel=None):  # noqa: ANN001, ANN201
         report(progress, 1.0, "done")
@@ -60,6 +91,7 @@ class NoDefense(Defense):
 class JPEG(Defense):
     name, title = "jpeg", "JPEG compression"
     PARAMS = (Param("quality", "quality", 75, 1, 100, "JPEG quality (lower removes more)", integer=True),)
+    MAIN_PARAMS = ("quality",)
 
     def purify(self, img, progress=None, cancel=None):  # noqa: ANN001, ANN201
         bgr = cv2.cvtColor(to_uint8(img), cv2.COLOR_RGB2BGR)
@@ -73,6 +105,7 @@ class JPEG(Defense):
 
 class FeatureSqueezing(Defense):
     name, title = "squeeze", "Feature squeezing"
+    MAIN_PARAMS = ("bits", "median")
     PARAMS = (
         Param("bits", "bit depth", 5, 1, 8, "colour depth reduction", integer=True),
         Param("median", "median window", 2, 1, 9, "median smoothing window (1: none)", integer=True),
@@ -93,7 +126,9 @@ class FeatureSqueezing(Defense):
 
 class TVM(Defense):
     name, title = "tvm", "Total variation minimization"
+    short_title = "TVM"
     randomized = True
+    MAIN_PARAMS = ("keep", "lam", "iterations")
     PARAMS = (
         Param("keep", "pixel keep probability", 0.3, 0.01, 1.0, "Bernoulli p of kept pixels"),
         Param("lam", "λ (TV weight)", 0.5, 0.0, 10.0),
@@ -117,6 +152,7 @@ class TVM(Defense):
 
 class Bilateral(Defense):
     name, title = "bilateral", "Bilateral filter"
+    MAIN_PARAMS = ("d", "sigma_color", "sigma_space")
     PARAMS = (
         Param("d", "diameter", 9, 1, 31, integer=True),
         Param("sigma_color", "σ colour (8-bit units)", 75.0, 0.1, 500.0),
@@ -132,7 +168,9 @@ class Bilateral(Defense):
 
 class NLM(Defense):
     name, title = "nlm", "Non-local means"
+    short_title = "NLM"
     PARAMS = (Param("h", "h (strength)", 10.0, 0.0, 100.0),)
+    MAIN_PARAMS = ("h",)
 
     def purify(self, img, progress=None, cancel=None):  # noqa: ANN001, ANN201
         from rsdesk.core.dictionary import smooth_nlm
@@ -147,6 +185,8 @@ _RS = RegionSparseParams()
 
 class RegionSparseDefense(Defense):
     name, title = "regionsparse", "RegionSparse"
+    needs_dictionary = True
+    MAIN_PARAMS = ("k", "theta", "stride")
     PARAMS = (
         Param("k", "K (sparsity)", _RS.k, 1, 64, "atoms per patch: lower removes more", integer=True),
         Param("theta", "θ (region weight)", _RS.theta, 0.0, 1.0, "1: code object, filter background"),
@@ -178,21 +218,61 @@ class RegionSparseDefense(Defense):
     def describe(self) -> str:
         return super().describe() + f" [{self.dictionary.describe()}]"
 
+    @classmethod
+    def summary(cls, values: Mapping[str, object]) -> str:
+        """``RegionSparse K 4, θ 1, stride 4``: the three numbers a demo tunes."""
+        return f"RegionSparse K {values['k']}, θ {values['theta']:g}, stride {values['stride']}"
+
+    @classmethod
+    def param_limits(cls, dictionary: Dictionary | None) -> dict[str, int]:
+        """K cannot exceed the number of atoms."""
+        return {"k": dictionary.n_atoms} if dictionary is not None else {}
+
     def purify(self, img, progress=None, cancel=None):  # noqa: ANN001, ANN201
         check_cancel(cancel)
         return self.purifier.purify(img, progress, cancel)
 
 
+#: Every defense, in menu order.
 DEFENSES: dict[str, type[Defense]] = {
     cls.name: cls for cls in (NoDefense, RegionSparseDefense, JPEG, FeatureSqueezing, TVM, Bilateral, NLM)
 }
+_ALIASES = {"rs": "regionsparse", "featuresqueezing": "squeeze", "tv": "tvm", "nonlocalmeans": "nlm"}
+#: ``dictionary=RANDOM``: Gaussian unit-norm atoms instead of a trained dictionary (the paper's noTR).
+RANDOM_DICTIONARY = "random"
+
+DictionarySource = Dictionary | str | os.PathLike[str] | None
 
 
-def create_defense(name: str, **params: object) -> Defense:
-    """Build a defense by registry name; RegionSparse also takes ``dictionary=`` and ``device=``."""
+def defense_class(name: str) -> type[Defense]:
+    """The defense a name means (case, ``-`` and ``_`` ignored; ``rs``, ``tv`` …); unknown → ValueError."""
     key = name.lower().replace("-", "").replace("_", "")
-    aliases = {"rs": "regionsparse", "featuresqueezing": "squeeze", "tv": "tvm", "nonlocalmeans": "nlm"}
-    key = aliases.get(key, key)
+    key = _ALIASES.get(key, key)
     if key not in DEFENSES:
         raise ValueError(f"unknown defense {name!r}; choose one of {', '.join(DEFENSES)}")
-    return DEFENSES[key](**params)
+    return DEFENSES[key]
+
+
+def create_defense(
+    name: str,
+    params: Mapping[str, object] | None = None,
+    *,
+    dictionary: DictionarySource = None,
+    device: torch.device | str = "cpu",
+    **more: object,
+) -> Defense:
+    """The one way to build a defense: name + parameters (+ dictionary and device where it needs them).
+
+    ``dictionary``: a loaded :class:`Dictionary`, a file, :data:`RANDOM_DICTIONARY`, or None for the
+    bundled one; ignored by defenses without one. ``device``: where sparse coding runs; ``"auto"`` means
+    the CPU (the classifier's own device choice is separate), and CUDA without CUDA is a clear error.
+    Parameter values may be text (``"0.5"``, ``"off"``): each is checked against the defense's specs.
+    """
+    cls = defense_class(name)
+    values = {**(params or {}), **more}
+    if not cls.needs_dictionary:
+        return cls(**values)
+    dev = "cpu" if str(device) == "auto" else resolve_device(device)
+    if isinstance(dictionary, str) and dictionary == RANDOM_DICTIONARY:
+        dictionary = random_dictionary()
+    return cls(dictionary=dictionary, device=dev, **values)  # type: ignore[call-arg]

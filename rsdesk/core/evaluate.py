@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rsdesk.core.attacks import BPDA, Attack, create_attack
+from rsdesk.core.attacks import Attack, attack_class
 from rsdesk.core.classifier import Classifier
 from rsdesk.core.defenses import Defense
 from rsdesk.core.images import quantize
@@ -33,7 +33,7 @@ class SweepResult:
 
     def table(self) -> str:
         """A plain-text table, one row per defense, one column per strength."""
-        unit = "d" if self.attack == "cw" else "ε"
+        unit = attack_class(self.attack).strength.symbol
         width = max(12, *(len(n) for n in self.defenses))
         head = ["defense".ljust(width)] + [
             ("clean" if s == 0 else f"{unit} {s:g}").rjust(9) for s in self.strengths
@@ -62,10 +62,14 @@ def _top1(model: Classifier, imgs: Sequence[np.ndarray]) -> np.ndarray:
     return np.array(out)
 
 
-def make_attack(name: str, strength: float, **params: float) -> Attack:
-    """The attack at one sweep strength: ε (/255) for L∞ attacks, d for CW-L2."""
-    key = "d" if name.lower().startswith("cw") else "eps"
-    return create_attack(name, **{**params, key: strength})
+def make_attack(name: str, strength: float, purify: Defense | None = None, **params: float) -> Attack:
+    """The attack at one sweep strength (its :attr:`~Attack.strength` trait: ε /255 for L∞ attacks, d for
+    CW-L2); a defense-aware attack is made through ``purify``."""
+    cls = attack_class(name)
+    values: dict[str, object] = {**params, cls.strength.param: strength}
+    if cls.defense_aware:
+        values["purify"] = purify
+    return cls(**values)
 
 
 def _attack_all(
@@ -103,8 +107,8 @@ def sweep(
 ) -> SweepResult:
     """Top-1 accuracy of every defense on the clean images and at every attack strength.
 
-    Gray-box attacks are made once per strength on the bare classifier and shown to every defense. The
-    defense-aware BPDA attack is made separately against each defense (its gradients go through that
+    Gray-box attacks are made once per strength on the bare classifier and shown to every defense. A
+    defense-aware attack (BPDA) is made separately against each defense (its gradients go through that
     defense), so its ``attack_success`` on the bare classifier is not defined and recorded as NaN.
     ``quantize_adversarial`` rounds adversarial images to 8 bits first, as saving them to PNG would.
     """
@@ -114,7 +118,7 @@ def sweep(
     prepared = [model.prepare(im) for im in images]
     y = np.asarray(labels)
     levels = [0.0] + [float(s) for s in strengths if float(s) > 0]
-    aware = create_attack(attack).name == BPDA.name
+    aware = attack_class(attack).defense_aware
     res = SweepResult(attack, levels, list(defenses), {n: [] for n in defenses}, n_images=len(images))
     steps_total = len(levels) * (1 + len(defenses))
     step = 0
@@ -137,7 +141,7 @@ def sweep(
         for name, defense in defenses.items():
             adv = shared
             if aware and level > 0:
-                atk = BPDA(purify=defense, **{**(attack_params or {}), "eps": level})
+                atk = make_attack(attack, level, purify=defense, **(attack_params or {}))
                 adv = _attack_all(model, prepared, y, atk, quantize_adversarial, batch_size, on_batch, cancel)
             purified = []
             for i, im in enumerate(adv):

@@ -6,7 +6,8 @@ Grad-CAM (Selvaraju et al. 2017), whose channel weights are the spatially averag
 
 Activation visualization: every convolution channel is a feature detector; its activation is the global
 max-pool of its output. A layer's total activation is V_l = Σ p_i over p_i > γ (eq. 7), and the paper plots
-V_l(adversarial) / V_l(benign) across layers.
+V_l(adversarial) / V_l(benign) across layers. Heatmaps are drawn over their image by
+:func:`rsdesk.core.overlays.overlay_heatmap`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -102,16 +102,6 @@ def class_activation_map(model: Classifier, img: np.ndarray, class_index: int | 
     weights = grad[0].mean(dim=(1, 2))
     cam = torch.einsum("c,chw->hw", weights, fmap[0].detach())
     return Heatmap(_normalize(cam, model.input_size), cls, "Grad-CAM")
-
-
-def overlay_heatmap(img: np.ndarray, heat: np.ndarray, alpha: float = 0.45) -> np.ndarray:
-    """Blend a JET-coloured heatmap over an RGB image (OpenCV's colormap is BGR; converted to RGB here)."""
-    h, w = img.shape[:2]
-    if heat.shape != (h, w):
-        heat = cv2.resize(heat, (w, h), interpolation=cv2.INTER_LINEAR)
-    colored = cv2.applyColorMap(np.clip(heat * 255, 0, 255).astype(np.uint8), cv2.COLORMAP_JET)
-    rgb = cv2.cvtColor(colored, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
-    return np.clip((1 - alpha) * np.asarray(img, dtype=np.float32) + alpha * rgb, 0.0, 1.0)
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -37,17 +37,6 @@ class ImageError(ValueError):
 def is_image_file(path: str | os.PathLike[str]) -> bool:
     """True when the file name has a suffix RSDesk can read (content is checked on load)."""
     return Path(path).suffix.lower() in IMAGE_SUFFIXES
-
-
-def list_images(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Expand folders into their image files (sorted, non-recursive) and keep plain files as given."""
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            out.extend(sorted(q for q in p.iterdir() if q.is_file() and is_image_file(q)))
-        else:
-            out.append(p)
-    return out
 
 
 def _pil_to_rgb_float(im: Image.Image) -> np.ndarray:

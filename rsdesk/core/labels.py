@@ -1,4 +1,5 @@
-"""ImageNet-1k class names and WordNet synsets, bundled in ``resources/imagenet_classes.tsv``."""
+"""ImageNet-1k class names and WordNet synsets (bundled in ``resources/imagenet_classes.tsv``), the true
+label of an image file, and the one rule that turns typed text into a class."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 from rsdesk.core.assets import resource_path
 
@@ -89,3 +91,59 @@ def true_label(path: str | Path, csv_labels: dict[str, int] | None = None) -> in
     if path.name in labels:
         return labels[path.name]
     return label_from_filename(path)
+
+
+#: Text that asks for no target class at all.
+UNTARGETED = "untargeted"
+_NO_TARGET = ("", UNTARGETED, "none")
+
+
+class ClassMatch(NamedTuple):
+    """What typed text names: ``ok`` with the class index (None: untargeted), else a hint saying why not."""
+
+    ok: bool
+    index: int | None
+    hint: str
+
+
+def _match(text: str) -> tuple[int | None, int, str]:
+    """(index, how many classes the text could mean, hint); the index is set only when exactly one is."""
+    classes = imagenet_classes()
+    t = " ".join(text.split())
+    low = t.lower()
+    if low in _NO_TARGET:
+        return None, 1, ""
+    head, _, rest = low.partition(" ")
+    if head.isdigit():  # "281", an entry "281 tabby", or a completion "281 tabby n02123045"
+        i = int(head)
+        if i >= len(classes):
+            return None, 0, f"no class {i}: class numbers run from 0 to {len(classes) - 1}"
+        full = f"{classes.names[i]} {classes.synsets[i]}".lower()
+        if full.startswith(rest):
+            return i, 1, ""
+    synset = classes.index_of_synset(low)
+    if synset is not None:
+        return synset, 1, ""
+    exact = [i for i, n in enumerate(classes.names) if n.lower() == low]
+    hits = exact or classes.search(low)
+    if len(hits) == 1:
+        return hits[0], 1, ""
+    if hits:
+        return None, len(hits), f"“{t}” matches {len(hits)} classes; pick one from the list"
+    return None, 0, f"“{t}” is not an ImageNet class (type a name, a number 0–999 or a synset)"
+
+
+def resolve_class(text: str) -> ClassMatch:
+    """Interpret typed text as a class: a number, a name (exact, else a unique part of one), a synset, or
+    "untargeted" / "none" / nothing. Names that fit several classes are refused, never guessed."""
+    index, _candidates, hint = _match(text)
+    return ClassMatch(not hint, index, hint)
+
+
+def require_class(text: str) -> int | None:
+    """:func:`resolve_class` for a command line: the index (None: untargeted), else a ValueError that says
+    whether the text named no class or several."""
+    index, candidates, hint = _match(text)
+    if hint:
+        raise ValueError(f"target class {text!r} is {'ambiguous' if candidates > 1 else 'unknown'}")
+    return index

@@ -86,7 +86,7 @@ def _quiet_offscreen_warnings() -> None:
 def _screenshot(app: object, window: object, out: Path) -> int:
     from PySide6.QtCore import QCoreApplication
 
-    from rsdesk.gui.results_model import Row, Status
+    from rsdesk.gui.models.results import Row, Status
 
     _quiet_offscreen_warnings()
     window.resize(*SCREENSHOT_SIZE)
@@ -151,7 +151,7 @@ def run(images: list[str], screenshot: str | None = None) -> int:
     app = _application(offscreen=screenshot is not None)
     configure_torch()
     from rsdesk.gui.main_window import MainWindow
-    from rsdesk.gui.settings import load_settings
+    from rsdesk.gui.models.settings import load_settings
 
     settings, warnings = load_settings()
     window = MainWindow(settings, warnings)

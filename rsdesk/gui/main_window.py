@@ -1,7 +1,8 @@
 """The RSDesk main window: the gallery, the controls, the panel grid, the bottom tabs and the status bar.
 
-No computation and no business logic here: widgets observe :class:`AppState` and :class:`ResultsModel`;
+No computation and no business logic here: views observe :class:`AppState` and :class:`ResultsModel`;
 commands go to the :class:`Session`, whose pipeline, importer and trainer run every long job on a worker.
+Every message of every part arrives at :meth:`MainWindow.notify` (the message bar and the Log tab).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from PySide6.QtGui import QCloseEvent, QShowEvent
 from PySide6.QtWidgets import (
     QDialog,
     QDockWidget,
-    QFileDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -28,22 +28,22 @@ from PySide6.QtWidgets import (
 from rsdesk import __version__
 from rsdesk.core.assets import sample_image_paths
 from rsdesk.gui.actions import Actions, install_menus
-from rsdesk.gui.activations_view import ActivationsView
-from rsdesk.gui.attack_controls import AttackControls
-from rsdesk.gui.defense_controls import DefenseControls
-from rsdesk.gui.dropping import FileDropTarget
-from rsdesk.gui.gallery_model import GalleryView, PathRole
-from rsdesk.gui.gui_gc import GuiThreadGC
-from rsdesk.gui.messages import LogView, MessageBar
-from rsdesk.gui.panels import PanelGrid
-from rsdesk.gui.presentation import Presentation
-from rsdesk.gui.results_model import Row
+from rsdesk.gui.dialogs import files
+from rsdesk.gui.dialogs.settings_dialog import SettingsDialog
+from rsdesk.gui.models.gallery import PathRole
+from rsdesk.gui.models.results import Row
+from rsdesk.gui.models.settings import Settings
 from rsdesk.gui.session import Session
-from rsdesk.gui.settings import Settings, data_dir
-from rsdesk.gui.settings_dialog import SettingsDialog
-from rsdesk.gui.training import TrainingStatusWidget
-
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.gif *.npy);;All files (*)"
+from rsdesk.gui.tasks.gc_guard import GuiThreadGC
+from rsdesk.gui.views.activations import ActivationsView
+from rsdesk.gui.views.attack_controls import AttackControls
+from rsdesk.gui.views.defense_controls import DefenseControls
+from rsdesk.gui.views.gallery import GalleryView
+from rsdesk.gui.views.panels import PanelGrid
+from rsdesk.gui.views.presentation import Presentation
+from rsdesk.gui.views.training_status import TrainingStatusWidget
+from rsdesk.gui.widgets.drop import FileDropTarget
+from rsdesk.gui.widgets.messages import LogView, MessageBar
 
 
 class MainWindow(FileDropTarget, QMainWindow):
@@ -59,7 +59,7 @@ class MainWindow(FileDropTarget, QMainWindow):
         super().__init__(parent)
         self.setWindowTitle("RSDesk — adversarial examples and the RegionSparse defense")
         self.setAcceptDrops(True)
-        self._gc = GuiThreadGC(self)  # before any worker starts: see gui_gc
+        self._gc = GuiThreadGC(self)  # before any worker starts: see tasks/gc_guard
         self.session = Session(settings, warnings, classifier, self)
         # the session's parts, named for the views that bind to them
         self.state = self.session.state
@@ -70,7 +70,6 @@ class MainWindow(FileDropTarget, QMainWindow):
         self.trainer = self.session.trainer
         self.acts = Actions(self)
         self._prefer_labelled = False
-        self._announce_imports = True
         self._shown_once = False
         self._build()
         self._connect()
@@ -156,8 +155,6 @@ class MainWindow(FileDropTarget, QMainWindow):
         self.importer.progress.connect(
             lambda f, m: self.statusBar().showMessage(f"{m} ({100 * f:.0f}%)", 2000)
         )
-        p.failed.connect(lambda m, d: self.notify("error", m, d))
-        p.info.connect(lambda m: self.notify("info", m))
         p.summary_changed.connect(self.gallery.set_summary)
         p.summary_changed.connect(lambda path, text, _k: self.log.add("result", f"{path.name}: {text}"))
         p.explained.connect(self._show_profiles)
@@ -175,7 +172,7 @@ class MainWindow(FileDropTarget, QMainWindow):
         for sig in (st.attack_changed, st.defense_changed):
             sig.connect(lambda: self.gallery.set_current_key(self.pipeline.current_summary_key()))
         for controls in (self.attack_controls, self.defense_controls):
-            controls.error.connect(lambda m: self.notify("warning", m))
+            controls.message.connect(self.notify)
         self.tabs.currentChanged.connect(lambda _i: self._want_profiles())
         self.messages.shown.connect(self.log.add)
         a.open_files.triggered.connect(self.open_files_dialog)
@@ -221,27 +218,21 @@ class MainWindow(FileDropTarget, QMainWindow):
             self.notify(kind, f"{what}: {len(items)} problems (first: {items[0]})", "\n".join(items))
 
     # ----- images ---------------------------------------------------------------------------------------
-    def import_paths(self, paths: list[Path], select: bool = False) -> None:
+    def import_paths(self, paths: list[Path], select: bool = False, announce: bool = True) -> None:
         """Bring files and folders in (in the background); bad files are reported together at the end."""
         self._prefer_labelled = self._prefer_labelled or select
-        self.importer.import_paths([Path(p) for p in paths])
+        self.importer.import_paths([Path(p) for p in paths], announce)
 
     def open_startup(self, paths: list[str]) -> None:
         """What the window opens with: the given images, else the bundled samples (a labelled one shown)."""
-        self._announce_imports = False
-        self.import_paths([Path(p) for p in paths] if paths else sample_image_paths(), select=True)
+        images = [Path(p) for p in paths] if paths else sample_image_paths()
+        self.import_paths(images, select=True, announce=False)
 
-    def _on_imported(self, added: list[Path], problems: list[str]) -> None:
+    def _on_imported(self, added: list[Path], _problems: list[str]) -> None:
         if added and (self.state.image is None or self._prefer_labelled):
             labelled = [p for p in added if self.gallery.true_label(p) is not None]
             self.select_path((labelled if self._prefer_labelled and labelled else added)[0])
         self._prefer_labelled = False
-        if problems:
-            head = f"Added {len(added)} image(s); {len(problems)} could not be used"
-            self.notify("warning" if added else "error", f"{head}: {problems[0]}", "\n".join(problems))
-        elif added and self._announce_imports:
-            self.notify("info", f"Added {len(added)} image(s).")
-        self._announce_imports = True
 
     def select_path(self, path: Path) -> None:
         row = self.gallery.row_of(path)
@@ -262,14 +253,14 @@ class MainWindow(FileDropTarget, QMainWindow):
         self._show_profiles()
 
     def open_files_dialog(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Open images", "", IMAGE_FILTER)
-        if files:
-            self.import_paths([Path(f) for f in files], select=True)
+        chosen = files.ask_images(self)
+        if chosen:
+            self.import_paths(chosen, select=True)
 
     def open_folder_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images")
+        folder = files.ask_folder(self, "Open a folder of images")
         if folder:
-            self.import_paths([Path(folder)], select=True)
+            self.import_paths([folder], select=True)
 
     def paths_dropped(self, paths: list[Path]) -> None:
         self.import_paths(paths, select=True)
@@ -316,10 +307,9 @@ class MainWindow(FileDropTarget, QMainWindow):
 
     # ----- export ---------------------------------------------------------------------------------------
     def export_dialog(self) -> None:
-        start = data_dir() / "exports"
-        folder = QFileDialog.getExistingDirectory(self, "Export into folder", str(start))
+        folder = files.ask_export_folder(self)
         if folder:
-            self.export_to(Path(folder))
+            self.export_to(folder)
 
     def export_to(self, folder: Path) -> list[Path]:
         """Write the current image's exports into ``folder`` (the outcome shows as a message)."""
@@ -343,29 +333,19 @@ class MainWindow(FileDropTarget, QMainWindow):
 
     # ----- dictionaries -------------------------------------------------------------------------------
     def train_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Train a dictionary from the images in")
+        folder = files.ask_folder(self, "Train a dictionary from the images in")
         if folder:
-            self.session.train_from(Path(folder))
+            self.session.train_from(folder)
 
     def load_dictionary_dialog(self) -> None:
-        file, _ = QFileDialog.getOpenFileName(
-            self,
-            "Load a dictionary",
-            str(data_dir() / "dictionaries"),
-            "RegionSparse dictionaries (*.npz);;All (*)",
-        )
+        file = files.ask_dictionary_to_load(self)
         if file:
-            self.session.use_dictionary(Path(file))
+            self.session.use_dictionary(file)
 
     def save_dictionary_dialog(self) -> None:
-        file, _ = QFileDialog.getSaveFileName(
-            self,
-            "Save the dictionary as",
-            str(data_dir() / "dictionary.npz"),
-            "RegionSparse dictionaries (*.npz)",
-        )
+        file = files.ask_dictionary_save_path(self)
         if file:
-            self.session.save_dictionary(Path(file))
+            self.session.save_dictionary(file)
 
     def _about(self) -> None:
         QMessageBox.about(

@@ -1,7 +1,10 @@
-"""The session: every non-widget object of the running app (settings, state, jobs, pipeline, importer,
-trainer) and the commands that change them. The window only shows things and asks the session.
+"""The session: builds every non-widget part of the running app (settings, state, the one job runner,
+pipeline, importer, trainer) and holds the commands that change them. Nothing else: the window shows
+things and asks the session; the parts do the work.
 
-Outcomes are reported through ``message(kind, text, details)``: the window shows them without blocking.
+One error path: every part reports to the user through ``message(kind, text, details)``; the session
+forwards them all through its own ``message``, which the window connects to its one notifier (the message
+bar and the Log tab).
 """
 
 from __future__ import annotations
@@ -15,17 +18,25 @@ from PySide6.QtWidgets import QWidget
 from rsdesk.core.assets import default_dictionary_path
 from rsdesk.core.classifier import classifier_spec
 from rsdesk.core.dictionary import Dictionary, DictionaryError, load_dictionary, save_dictionary
-from rsdesk.gui import jobs
-from rsdesk.gui.exporter import NothingToExport, export_current
-from rsdesk.gui.gallery_model import GalleryModel
-from rsdesk.gui.importer import Importer
-from rsdesk.gui.pipeline import Pipeline
-from rsdesk.gui.results_model import ResultsModel
-from rsdesk.gui.settings import Settings, save_settings
-from rsdesk.gui.settings_bridge import apply_settings, capture_settings, h_mismatch, load_dictionary_info
-from rsdesk.gui.state import AppState, DictionaryInfo
-from rsdesk.gui.training import DictionaryTrainer
-from rsdesk.gui.workers import Job, JobRunner
+from rsdesk.gui.models.gallery import GalleryModel
+from rsdesk.gui.models.results import ResultsModel
+from rsdesk.gui.models.settings import Settings, save_settings
+from rsdesk.gui.models.settings_bridge import (
+    apply_settings,
+    capture_settings,
+    h_mismatch,
+    load_dictionary_info,
+)
+from rsdesk.gui.models.state import AppState, DictionaryInfo
+from rsdesk.gui.tasks import stages
+from rsdesk.gui.tasks.exporter import NothingToExport, export_current
+from rsdesk.gui.tasks.importer import Importer
+from rsdesk.gui.tasks.pipeline import Pipeline
+from rsdesk.gui.tasks.runner import JobRunner
+from rsdesk.gui.tasks.training import DictionaryTrainer
+
+#: The runner slot of classifier loading: choosing another classifier supersedes a load in progress.
+CLASSIFIER_SLOT = "classifier"
 
 
 def classifier_title(model: object) -> str:
@@ -49,21 +60,24 @@ class Session(QObject):
         self.settings = settings or Settings()
         info, dict_warnings = load_dictionary_info(self.settings)
         self.state = AppState(info, self)
-        self.state.device = self._device(self.settings)
+        self.state.device = self.settings.device
         self.runner = JobRunner(self)
         self.results = ResultsModel(self)
         self.gallery = GalleryModel(self)
         self.pipeline = Pipeline(self.state, self.results, self.runner, self.gallery.true_label, self)
-        self.importer = Importer(self.runner, self.gallery, self.input_size, self.pipeline.images.put, self)
-        self.trainer = DictionaryTrainer(self)
+        self.importer = Importer(
+            self.runner, self.gallery, self.input_size, self.pipeline.cache.put_image, self
+        )
+        self.trainer = DictionaryTrainer(self.runner, self)
         self.trainer.finished.connect(self._on_trained)
         self.trainer.failed.connect(
-            lambda m: self.message.emit("error", f"Dictionary training failed: {m}", "")
+            lambda m, d: self.message.emit("error", f"Dictionary training failed: {m}", d)
         )
         self.trainer.cancelled.connect(
             lambda: self.message.emit("info", "Dictionary training cancelled.", "")
         )
-        self._classifier_job: Job | None = None
+        for part in (self.pipeline, self.importer):
+            part.message.connect(self.message)
         self.classifier_error = ""  # set when no classifier could be loaded at all
         #: shown by the window once it is connected (settings file problems, a missing dictionary…)
         self.startup_problems = [
@@ -82,35 +96,26 @@ class Session(QObject):
         elif items:
             self.message.emit(kind, f"{what}: {len(items)} problems (first: {items[0]})", "\n".join(items))
 
-    @staticmethod
-    def _device(settings: Settings) -> str:
-        return settings.device if settings.device != "auto" else "cpu"
-
     def input_size(self) -> int:
         model = self.state.classifier
         return model.input_size if model is not None else classifier_spec(self.settings.classifier).input_size
 
     # ----- classifier ---------------------------------------------------------------------------------
     def load_classifier(self) -> None:
-        """Load (and warm up) the classifier the settings name, on a worker; fall back to the default."""
+        """Load (and warm up) the classifier the settings name, on a worker; fall back to the default.
+
+        A newer request supersedes a load still running (its model never arrives)."""
         s = self.settings
-        if self._classifier_job is not None:
-            self._classifier_job.cancel()
         self.state.set_classifier(None, f"loading {s.classifier}…")
         job = self.runner.submit(
-            "Classifier", lambda _ctx: jobs.load_and_warm(s.classifier, s.weights, s.device)
+            "Classifier",
+            lambda _ctx: stages.load_and_warm(s.classifier, s.weights, s.device),
+            CLASSIFIER_SLOT,
         )
-        self._classifier_job = job
-        job.succeeded.connect(lambda m: self._classifier_loaded(job, m))
-        job.failed.connect(lambda m, d: self._classifier_failed(job, m, d))
+        job.succeeded.connect(lambda m: self.state.set_classifier(m, classifier_title(m)))
+        job.failed.connect(self._classifier_failed)
 
-    def _classifier_loaded(self, job: Job, model: object) -> None:
-        if job is self._classifier_job:
-            self.state.set_classifier(model, classifier_title(model))
-
-    def _classifier_failed(self, job: Job, message: str, details: str) -> None:
-        if job is not self._classifier_job:
-            return
+    def _classifier_failed(self, message: str, details: str) -> None:
         default = Settings()
         self.message.emit("error", f"The classifier could not be loaded: {message}", details)
         if self.settings.classifier != default.classifier or self.settings.weights:
@@ -139,7 +144,7 @@ class Session(QObject):
             self.state.set_dictionary(info)
         self._report("warning", apply_settings(self.state, new), "Settings")
         if (new.classifier, new.weights, new.device) != (old.classifier, old.weights, old.device):
-            self.state.device = self._device(new)
+            self.state.device = new.device
             self.load_classifier()
         self.save_settings()
         self.settings_changed.emit()
@@ -203,7 +208,7 @@ class Session(QObject):
         return written
 
     def shutdown(self, msecs: int = 15000) -> bool:
-        """Cancel every job and training and wait for their threads; True when all have ended."""
+        """Cancel every job (the training too) and wait for their threads; True when all have ended."""
+        self.pipeline.stop()
         self.trainer.cancel()
-        ok = self.pipeline.shutdown(msecs)
-        return self.trainer.wait(msecs) and ok
+        return self.runner.shutdown(msecs)

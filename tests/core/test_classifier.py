@@ -223,29 +223,3 @@ def test_prediction_top():
     assert top[0].label == "tabby"
     assert len(pred.top(1)) == 1
     assert len(pred.top()) == 5
-
-
-def test_imagenet_classes():
-    classes = imagenet_classes()
-    assert len(classes) == 1000
-    assert classes.name(967) == "espresso"
-    assert classes.name(5000) == "class 5000"
-    assert classes.index_of_synset("n07920052") == 967
-    assert 281 in classes.search("tabby")
-
-
-def test_labels_from_csv_and_file_names(tmp_path):
-    from rsdesk.core.labels import label_from_filename, read_labels_csv, true_label
-
-    (tmp_path / "labels.csv").write_text(
-        "file,class_index,synset\na.jpg,967,\nb.jpg,,n02123045\nc.jpg,1000,\nd.jpg,x,\n,5,\n"
-    )
-    labels = read_labels_csv(tmp_path)
-    assert labels == {"a.jpg": 967, "b.jpg": 281}  # out-of-range and unparsable rows are dropped
-    assert read_labels_csv(tmp_path / "nowhere") == {}
-    assert label_from_filename("n01440764_tench.JPEG") == 0
-    assert label_from_filename("ILSVRC2012_val_n02123045.png") == 281
-    assert label_from_filename("holiday.jpg") is None
-    assert true_label(tmp_path / "a.jpg") == 967
-    assert true_label(tmp_path / "n01440764_x.jpg") == 0  # not in the csv: the synset in the name
-    assert true_label(tmp_path / "zzz.jpg") is None

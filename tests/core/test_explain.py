@@ -1,4 +1,4 @@
-"""rsdesk.core.explain: CAM / Grad-CAM heatmaps, RGB overlays and the paper's activation profiles."""
+"""rsdesk.core.explain: CAM / Grad-CAM heatmaps and the paper's activation profiles."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from rsdesk.core.explain import (
     activation_profile,
     activation_ratio,
     class_activation_map,
-    overlay_heatmap,
 )
 
 
@@ -108,21 +107,6 @@ def test_tiny_cam_matches_manual_recomputation():
         fmap = net.conv2(torch.relu(net.conv1(x)))[0]
     cam = torch.einsum("c,chw->hw", net.fc.weight[4], fmap)
     np.testing.assert_allclose(hm.heat, _manual_heat(cam, 32), atol=1e-5)
-
-
-def test_overlay_is_rgb():
-    img = np.full((20, 30, 3), 0.5, np.float32)
-    hot = overlay_heatmap(img, np.ones((20, 30), np.float32))
-    cold = overlay_heatmap(img, np.zeros((20, 30), np.float32))
-    assert hot.shape == cold.shape == (20, 30, 3) and hot.dtype == np.float32
-    assert (hot[..., 0] > hot[..., 2] + 0.1).all()  # JET's top is red
-    assert (cold[..., 2] > cold[..., 0] + 0.1).all()  # JET's bottom is blue
-    # With alpha 1 the output is the colormap itself: dark red (128, 0, 0) for 1, dark blue for 0.
-    np.testing.assert_allclose(overlay_heatmap(img, np.ones((20, 30)), alpha=1.0)[0, 0], [128 / 255, 0, 0])
-    np.testing.assert_allclose(overlay_heatmap(img, np.zeros((20, 30)), alpha=1.0)[0, 0], [0, 0, 128 / 255])
-    np.testing.assert_array_equal(overlay_heatmap(img, np.ones((20, 30)), alpha=0.0), img)
-    # a heatmap of another size is resized to the image
-    assert overlay_heatmap(img, np.ones((7, 7), np.float32)).shape == (20, 30, 3)
 
 
 def test_activation_profile_of_the_tiny_model():

@@ -14,7 +14,6 @@ from rsdesk.core import images as images_mod
 from rsdesk.core.images import (
     ImageError,
     from_uint8,
-    list_images,
     load_image,
     quantize,
     resize_center_crop,
@@ -409,15 +408,3 @@ def test_resize_center_crop_constant_image_stays_constant():
     img = np.full((300, 200, 3), 0.4, np.float32)
     out = resize_center_crop(img, 224)
     np.testing.assert_allclose(out, 0.4, atol=1e-6)
-
-
-def test_list_images_expands_folders(tmp_path):
-    folder = tmp_path / "imgs"
-    folder.mkdir()
-    for name in ("b.png", "a.JPG", "c.npy", "notes.txt", "readme.md"):
-        (folder / name).write_bytes(b"x")
-    (folder / "sub.png").mkdir()  # a folder with an image-like name is not an image
-    single = tmp_path / "single.txt"
-    single.write_text("kept as given")
-    out = list_images([folder, single])
-    assert out == [folder / "a.JPG", folder / "b.png", folder / "c.npy", single]

@@ -30,8 +30,9 @@ def gui_torch_threads():
 @pytest.fixture
 def make_window(qtbot, classifier, gui_torch_threads):
     """Build main windows on the session's classifier; every one is closed and its threads checked."""
+    from rsdesk.gui.models.settings import load_settings
+
     from rsdesk.gui.main_window import MainWindow
-    from rsdesk.gui.settings import load_settings
 
     windows = []
 
@@ -59,23 +60,10 @@ def make_window(qtbot, classifier, gui_torch_threads):
 @pytest.fixture
 def window(make_window):
     """A window showing three bundled samples, the first labelled one attacked and purified (FGSM: fast)."""
-    from rsdesk.gui.settings import Settings
+    from rsdesk.gui.models.settings import Settings
 
     w = make_window(Settings(attack="fgsm"), images=[resource_path("samples", n) for n in SAMPLES])
     return w
-
-
-@pytest.fixture
-def image_folder(tmp_path) -> Path:
-    """Three small photos (cut from the samples), one with a synset in its name, plus labels.csv."""
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for i, name in enumerate(SAMPLES):
-        im = Image.open(resource_path("samples", name)).convert("RGB").resize((160, 120))
-        target = folder / (f"n04485082_{i}.png" if i == 0 else f"photo{i}.png")
-        im.save(target)
-    (folder / "labels.csv").write_text("file,class_index\nphoto1.png,967\n", encoding="utf-8")
-    return folder
 
 
 @pytest.fixture
@@ -88,3 +76,14 @@ def bad_files(tmp_path) -> list[Path]:
     (folder / "notes.txt").write_text("not an image", encoding="utf-8")
     Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(folder / "tiny.png")
     return [folder / "truncated.jpg", folder / "notes.txt", folder / "tiny.png"]
+
+
+@pytest.fixture
+def trainer():
+    """A dictionary trainer on its own job runner, cancelled and waited for after the test."""
+    from rsdesk.gui.tasks.training import DictionaryTrainer
+
+    t = DictionaryTrainer()
+    yield t
+    t.cancel()
+    assert t.wait(30000), "a training thread was left running"

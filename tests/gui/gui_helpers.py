@@ -34,3 +34,20 @@ def blocky_images(folder: Path, n: int, size: int = 64, seed: int = 0) -> Path:
         img = np.kron(rng.random((size // 8, size // 8, 3)), np.ones((8, 8, 1)))
         Image.fromarray((img * 255).astype(np.uint8)).save(folder / f"train{i}.png")
     return folder
+
+
+def training_images(folder: Path, n: int, size: int = 48) -> Path:
+    """Small blocky images (4 px blocks, so patches have structure) for dictionary-training tests."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        base = rng.random((size // 4, size // 4, 3))
+        img = np.kron(base, np.ones((4, 4, 1)))  # blocky, so patches have structure
+        Image.fromarray((img * 255).astype(np.uint8)).save(folder / f"img{i}.png")
+    return folder
+
+
+def settle_trainer(qtbot, t) -> None:
+    """The trainer's thread has returned and its end has been delivered."""
+    assert t.wait(30000)
+    qtbot.waitUntil(lambda: not t._alive, timeout=5000)

@@ -6,9 +6,8 @@ import time
 
 from gui_helpers import assert_no_threads, blocky_images, wait_settled
 from PySide6.QtCore import Qt, QTimer
-
-from rsdesk.gui.results_model import Row
-from rsdesk.gui.settings import Settings
+from rsdesk.gui.models.results import Row
+from rsdesk.gui.models.settings import Settings
 
 TICK_MS = 20
 MAX_GAP_S = 1.0

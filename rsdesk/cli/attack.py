@@ -1,0 +1,102 @@
+"""``rsdesk attack``: craft adversarial examples, save them, and judge success on the saved files."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rsdesk.cli.output import (
+    Failures,
+    emit,
+    input_files,
+    load_model,
+    read_image,
+    save_output,
+    top5_record,
+    top5_text,
+)
+from rsdesk.cli.progress import ProgressBar
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from rsdesk.core.classifier import Classifier
+
+#: The attack parameters a command line may set; None (not given) keeps the attack's default.
+ATTACK_PARAMS = ("eps", "steps", "alpha", "decay", "c", "kappa", "d")
+
+
+def _load_batch(model: Classifier, paths: list[Path], failures: Failures) -> list[tuple[Path, np.ndarray]]:
+    """The decodable images of one batch, model-sized; the others are reported and counted."""
+    good = []
+    for path in paths:
+        img = read_image(path, failures)
+        if img is not None:
+            good.append((path, model.prepare(img)))
+    return good
+
+
+def run(args: argparse.Namespace) -> int:
+    """Attack the inputs batch by batch; every parameter is checked before the model is loaded."""
+    from rsdesk.core.attacks import create_attack
+    from rsdesk.core.datasets import LabelLookup
+    from rsdesk.core.labels import require_class
+    from rsdesk.core.verdicts import attack_success
+
+    params = {k: getattr(args, k) for k in ATTACK_PARAMS}
+    attack = create_attack(args.attack, **{k: v for k, v in params.items() if v is not None})
+    target = require_class(args.target) if args.target else None
+    if args.batch < 1:
+        raise ValueError(f"--batch must be at least 1, got {args.batch}")
+    model = load_model(args)
+    out_dir = Path(args.out)
+    failures = Failures()
+    paths = input_files(args.inputs, failures)
+    label_of = LabelLookup()
+    used: set[Path] = set()
+
+    # Several images share each attack step (one batched forward/backward is cheaper than many); only
+    # one batch of images is in memory at a time.
+    for start in range(0, len(paths), args.batch):
+        chunk = _load_batch(model, paths[start : start + args.batch], failures)
+        if not chunk:
+            continue
+        t0 = time.perf_counter()
+        label = f"[{start + 1}-{start + len(chunk)}/{len(paths)}]"
+        with ProgressBar(f"{label} {attack.title}", not args.quiet and not args.json) as bar:
+            outcomes = attack.run(
+                model,
+                model.to_tensor([img for _, img in chunk]),
+                labels=[label_of(p) for p, _ in chunk],
+                targets=target,
+                progress=bar,
+            )
+        per_image = (time.perf_counter() - t0) / len(chunk)
+        for (path, _), outcome in zip(chunk, outcomes):
+            t1 = time.perf_counter()
+            saved, reloaded = save_output(
+                out_dir / f"{path.stem}_{attack.name}", outcome.adversarial, args.format, used
+            )
+            pred = model.classify(reloaded)
+            success = attack_success(pred.index, outcome.reference, target)
+            rec = {
+                "file": str(path),
+                "out": str(saved),
+                "top5": top5_record(pred),
+                "success": bool(success),
+                "l2": round(outcome.l2, 6),
+                "d": round(outcome.d, 6),
+                "linf": round(outcome.linf, 4),
+                "iterations": outcome.iterations,
+                "seconds": round(per_image + time.perf_counter() - t1, 4),
+            }
+            verdict = "fooled" if success else "not fooled"
+            emit(
+                args,
+                rec,
+                f"{path} → {saved}: {verdict}; now {top5_text(pred)}; "
+                f"L2 {outcome.l2:.3f}, L∞ {outcome.linf:.1f}/255",
+            )
+    return failures.exit_code

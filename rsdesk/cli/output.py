@@ -1,0 +1,103 @@
+"""What every command shares: ``error:`` lines and the failure count, the input walk, the model, the
+per-image record (JSON or text) and saving an output file.
+
+The core is imported inside the functions, so that ``rsdesk --help`` does not load torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rsdesk.cli.progress import write_line
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from rsdesk.core.classifier import Classifier, Prediction
+
+
+def print_error(message: str) -> None:
+    """One ``error: ...`` line on stderr, on a line of its own even while a progress bar is drawn."""
+    write_line(f"error: {message}", sys.stderr)
+
+
+class Failures:
+    """Counts the inputs a command could not use, printing one line for each: the rest are still done, and
+    the command exits 1 at the end if any failed."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def report(self, message: str) -> None:
+        print_error(message)
+        self.count += 1
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.count else 0
+
+
+def input_files(inputs: Sequence[str], failures: Failures) -> list[Path]:
+    """The image files the inputs name (folders walked by the core); a missing or non-image input fails."""
+    from rsdesk.core.datasets import find_images
+
+    found = find_images(inputs)
+    for problem in found.problems:
+        failures.report(problem)
+    return found.files
+
+
+def read_image(path: Path, failures: Failures) -> np.ndarray | None:
+    """Decode one input; an unreadable file is reported and counted (None), and the command goes on."""
+    from rsdesk.core.errors import error_text
+    from rsdesk.core.images import ImageError, load_image
+
+    try:
+        return load_image(path)
+    except ImageError as exc:
+        failures.report(error_text(exc))
+        return None
+
+
+def load_model(args: argparse.Namespace) -> Classifier:
+    """The classifier named by ``--classifier`` / ``--weights`` / ``--device``."""
+    from rsdesk.core.classifier import load_classifier
+
+    return load_classifier(args.classifier, args.weights, args.device)
+
+
+def top5_record(prediction: Prediction) -> list[dict]:
+    """The ``top5`` value of a JSON record: [{"index", "label", "prob"}], most likely first."""
+    return [c.as_dict() for c in prediction.top(5)]
+
+
+def top5_text(prediction: Prediction) -> str:
+    """The text output's short form of a prediction: its three most likely classes."""
+    return ", ".join(f"{c.label} {c.prob:.2f}" for c in prediction.top(5)[:3])
+
+
+def emit(args: argparse.Namespace, record: dict, text: str) -> None:
+    """One result on stdout: the JSON record with ``--json``, else the text line."""
+    write_line(json.dumps(record) if args.json else text)
+
+
+def save_output(base: Path, image: np.ndarray, fmt: str, used: set[Path]) -> tuple[Path, np.ndarray]:
+    """Save as ``base.fmt`` and reload it (results are judged on the saved file); never over a file this
+    run already wrote (inputs with the same stem get ``_2``, ``_3`` ...).
+
+    The suffix is appended, not swapped in: ``with_suffix`` would cut a stem with dots (``a.v2_fgsm``).
+    """
+    from rsdesk.core.images import load_image, save_image
+
+    out, n = base.with_name(f"{base.name}.{fmt}"), 1
+    while out in used:
+        n += 1
+        out = base.with_name(f"{base.name}_{n}.{fmt}")
+    used.add(out)
+    saved = save_image(out, image)
+    return saved, load_image(saved)

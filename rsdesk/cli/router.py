@@ -1,0 +1,177 @@
+"""Parsing and routing for ``rsdesk``: every sub-command's options, the GUI's options, and the exit codes.
+
+The first word decides: a command name runs that command, anything else (images, ``--screenshot``,
+nothing) starts the window. Nothing here imports Qt or torch at import time, so ``rsdesk --help`` is quick
+and the commands run where Qt's libraries are missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from rsdesk import __version__
+from rsdesk.cli import attack, classify, evaluate, purify, train
+from rsdesk.cli.output import print_error
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--classifier",
+        default="efficientnet-lite0",
+        help="efficientnet-lite0 (default, bundled), inception-v3, or torchvision/<arch>",
+    )
+    p.add_argument("--weights", help="weights file (state dict) for classifiers that need one")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, or auto")
+    p.add_argument("--json", action="store_true", help="print one JSON object per image")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of the sub-commands (``rsdesk COMMAND ...``)."""
+    parser = argparse.ArgumentParser(
+        prog="rsdesk",
+        description="Adversarial attacks and the RegionSparse defense. Without a command, "
+        "`rsdesk [--screenshot OUT.png] [IMAGES...]` starts the GUI.",
+    )
+    parser.add_argument("--version", action="version", version=f"rsdesk {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("classify", help="top-5 predictions for images")
+    p.add_argument("inputs", nargs="+", metavar="IMG", help="image files or folders")
+    _add_model_args(p)
+
+    p = sub.add_parser("attack", help="craft adversarial examples")
+    p.add_argument("inputs", nargs="+", metavar="IMG")
+    p.add_argument("--attack", default="bim", help="fgsm, bim, mifgsm, cw (default bim)")
+    p.add_argument("--eps", type=float, help="L∞ budget in /255 units (FGSM, BIM, MI-FGSM)")
+    p.add_argument("--steps", type=int, help="iterations (BIM, MI-FGSM, CW)")
+    p.add_argument("--alpha", type=float, help="step size in /255 (default ε/steps)")
+    p.add_argument("--decay", type=float, help="MI-FGSM momentum μ (default 1.0)")
+    p.add_argument("--c", type=float, help="CW-L2 constant c")
+    p.add_argument("--kappa", type=float, help="CW-L2 margin κ")
+    p.add_argument("--d", type=float, help="CW-L2: scale δ so that ‖δ‖₂/‖x‖₂ reaches d")
+    p.add_argument("--target", help="target class (index, synset or name) for a targeted attack")
+    p.add_argument(
+        "--format",
+        choices=("png", "npy"),
+        default="png",
+        help="png (8-bit, lossless) or npy (exact float); success is judged on the saved file",
+    )
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--batch", type=int, default=8, help="images attacked together per step (default 8)")
+    _add_model_args(p)
+
+    p = sub.add_parser("purify", help="purify images with RegionSparse or a baseline")
+    p.add_argument("inputs", nargs="+", metavar="IMG")
+    p.add_argument(
+        "--defense",
+        default="regionsparse",
+        help="regionsparse (default), jpeg, squeeze, tvm, bilateral, nlm, none",
+    )
+    p.add_argument(
+        "--dictionary",
+        help="RegionSparse dictionary .npz (default: the bundled one; 'random': the noTR ablation)",
+    )
+    p.add_argument("--k", type=int, help="RegionSparse sparsity K")
+    p.add_argument("--theta", type=float, help="RegionSparse θ")
+    p.add_argument("--stride", type=int, help="RegionSparse patch stride")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="any defense parameter")
+    p.add_argument("--format", choices=("png", "npy"), default="png")
+    p.add_argument("--out", required=True, help="output folder")
+    _add_model_args(p)
+
+    p = sub.add_parser("train-dictionary", help="learn a RegionSparse dictionary from a folder of images")
+    p.add_argument("folder", nargs="+", help="folders or image files of benign images")
+    p.add_argument("--h", type=float, default=10.0, help="NLM smoothing strength (0: none)")
+    p.add_argument("--atoms", type=int, default=256)
+    p.add_argument("--patch-size", type=int, default=8)
+    p.add_argument("--patches-per-image", type=int, default=2000)
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-normalize", action="store_true", help="skip Patch Normalization (noPN)")
+    p.add_argument(
+        "--learner",
+        choices=("torch", "sklearn"),
+        default="torch",
+        help="torch: fast online learner with OMP coding (default); sklearn: the reference",
+    )
+    p.add_argument("--out", required=True, help="output .npz")
+    p.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser("evaluate", help="top-1 accuracy of defenses under attack on labelled images")
+    p.add_argument("folder", nargs="+", help="labelled images (labels.csv beside them or synsets in names)")
+    p.add_argument("--attack", default="bim")
+    p.add_argument("--strengths", default="8", help="comma-separated ε (/255), or d for cw (e.g. 2,8,14)")
+    p.add_argument("--steps", type=int)
+    p.add_argument("--defenses", default="none,regionsparse,jpeg,squeeze,tvm,bilateral,nlm")
+    p.add_argument("--dictionary", help="RegionSparse dictionary .npz ('random': the noTR ablation)")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="DEFENSE.NAME=VALUE",
+        help="defense parameter, e.g. regionsparse.k=3",
+    )
+    p.add_argument("--quantize", action="store_true", help="round adversarial images to 8 bits first")
+    p.add_argument("--limit", type=int, help="use only the first N images")
+    _add_model_args(p)
+    return parser
+
+
+def run_gui(images: Sequence[str], screenshot: str | None) -> int:
+    """Start the window; Qt is imported only here, so a machine without its libraries still runs commands."""
+    try:
+        from rsdesk.gui.app import run
+    except ImportError as exc:  # e.g. Qt's system libraries missing
+        print_error(f"the GUI cannot start: {exc}")
+        return 1
+    return run(list(images), screenshot=screenshot)
+
+
+#: Sub-command name → its ``run(args) -> exit code``.
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "classify": classify.run,
+    "attack": attack.run,
+    "purify": purify.run,
+    "train-dictionary": train.run,
+    "evaluate": evaluate.run,
+}
+
+
+def build_gui_parser() -> argparse.ArgumentParser:
+    """The parser used when the first word is not a command: ``rsdesk [--screenshot OUT.png] [IMAGES]``."""
+    parser = argparse.ArgumentParser(
+        prog="rsdesk",
+        description="Start the RSDesk window. Commands: "
+        + ", ".join(COMMANDS)
+        + " (see `rsdesk COMMAND --help`).",
+    )
+    parser.add_argument("--version", action="version", version=f"rsdesk {__version__}")
+    parser.add_argument(
+        "--screenshot",
+        metavar="OUT.png",
+        help="render the main window offscreen after running the pipeline, then exit",
+    )
+    parser.add_argument("images", nargs="*", help="images or folders to open")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``rsdesk``: 0 done, 1 some input failed, 2 a bad option or parameter, 130 interrupted."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # GUI images and sub-commands would share the first position: route on the first word.
+    if not argv or argv[0] not in COMMANDS:
+        gui_args = build_gui_parser().parse_args(argv)
+        return run_gui(gui_args.images, gui_args.screenshot)
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print_error("interrupted")
+        return 130
+    except (ValueError, OSError) as exc:
+        from rsdesk.core.errors import error_text
+
+        print_error(error_text(exc))
+        return 2

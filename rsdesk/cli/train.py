@@ -1,0 +1,36 @@
+"""``rsdesk train-dictionary``: learn a RegionSparse dictionary from benign images."""
+
+from __future__ import annotations
+
+import argparse
+
+from rsdesk.cli.output import print_error
+from rsdesk.cli.progress import ProgressBar, write_line
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train on every image found; unusable ones are reported and skipped (exit 1), none at all is exit 1."""
+    from rsdesk.core.datasets import find_images
+    from rsdesk.core.dictionary import TrainingConfig, save_dictionary, train_dictionary
+
+    found = find_images(args.folder)
+    if not found.files:
+        print_error("no images found in " + ", ".join(args.folder))
+        return 1
+    for problem in found.problems:
+        print_error(problem)
+    cfg = TrainingConfig(
+        h=args.h,
+        patch_size=args.patch_size,
+        patches_per_image=args.patches_per_image,
+        n_atoms=args.atoms,
+        normalize=not args.no_normalize,
+        seed=args.seed,
+        epochs=args.epochs,
+        learner=args.learner,
+    )
+    with ProgressBar("training", not args.quiet) as bar:
+        d = train_dictionary(found.files, cfg, progress=bar, on_skip=print_error)
+    out = save_dictionary(args.out, d)
+    write_line(f"saved {out}: {d.describe()}; {d.provenance}")
+    return 1 if found.problems or d.n_images < len(found.files) else 0

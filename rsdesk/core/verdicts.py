@@ -1,0 +1,99 @@
+"""Verdicts (correct / FOOLED / RECOVERED …), attack success, perturbation statistics and PSNR.
+
+The one place these rules live: the window's panels and gallery, the command line's ``success`` and the
+evaluations all call them, so they can never disagree. The verdict words are what the audience reads from
+the back of the room.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+
+
+class Verdict(Enum):
+    """What one panel's prediction means relative to the reference class. Values are the shown words."""
+
+    CORRECT = "correct"
+    MISCLASSIFIED = "misclassified"  # the clean image is already wrong (true label known)
+    REFERENCE = "reference"  # no true label: the clean prediction is what later stages are judged against
+    FOOLED = "FOOLED"
+    RECOVERED = "RECOVERED"
+    STILL_FOOLED = "STILL FOOLED"
+    BROKEN = "BROKEN"  # the attack failed but the defense itself changed the prediction
+
+    @property
+    def good(self) -> bool:
+        return self in (Verdict.CORRECT, Verdict.RECOVERED, Verdict.REFERENCE)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    verdict: Verdict
+    note: str = ""
+
+
+def judge_original(predicted: int, true_label: int | None) -> Judgement:
+    """The clean image: correct / misclassified against a known label, else it becomes the reference."""
+    if true_label is None:
+        return Judgement(Verdict.REFERENCE, "no true label: later panels are judged against this prediction")
+    if predicted == true_label:
+        return Judgement(Verdict.CORRECT)
+    return Judgement(Verdict.MISCLASSIFIED, "wrong even before any attack")
+
+
+def attack_success(predicted: int, reference: int, target: int | None = None) -> bool:
+    """Whether an attack did what it was asked: untargeted, leave the reference class; targeted, reach the
+    target (moving off the class but missing the target is not a success)."""
+    return predicted == target if target is not None else predicted != reference
+
+
+def judge_adversarial(predicted: int, reference: int, target: int | None = None) -> Judgement:
+    """The attacked image on the bare classifier: FOOLED when it left the reference class."""
+    if predicted == reference:
+        return Judgement(Verdict.CORRECT, "the attack did not change the prediction")
+    if target is None:
+        return Judgement(Verdict.FOOLED)
+    if attack_success(predicted, reference, target):
+        return Judgement(Verdict.FOOLED, "target class reached")
+    return Judgement(Verdict.FOOLED, "moved off the class, but missed the target")
+
+
+def judge_purified(predicted: int, reference: int, adversarial_fooled: bool) -> Judgement:
+    """The purified adversarial image: RECOVERED / STILL FOOLED (or correct / BROKEN if the attack failed)."""
+    if adversarial_fooled:
+        if predicted == reference:
+            return Judgement(Verdict.RECOVERED)
+        return Judgement(Verdict.STILL_FOOLED)
+    if predicted == reference:
+        return Judgement(Verdict.CORRECT)
+    return Judgement(Verdict.BROKEN, "the defense itself changed the prediction")
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """Peak signal-to-noise ratio in dB of two [0, 1] images (inf when identical)."""
+    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
+    return math.inf if mse <= 0 else 10.0 * math.log10(1.0 / mse)
+
+
+@dataclass(frozen=True)
+class PerturbationStats:
+    l2: float  # ‖δ‖₂ in [0, 1] pixel units
+    linf: float  # max |δ| in /255 units
+    d: float  # ‖δ‖₂ / ‖x‖₂
+
+
+def perturbation_stats(original: np.ndarray, adversarial: np.ndarray) -> PerturbationStats:
+    """L2 / L∞ / relative d of ``adversarial − original`` (same units as the core's AttackOutcome)."""
+    delta = np.asarray(adversarial, np.float64) - np.asarray(original, np.float64)
+    l2 = float(np.linalg.norm(delta))
+    norm = float(np.linalg.norm(np.asarray(original, np.float64)))
+    return PerturbationStats(l2, float(np.abs(delta).max(initial=0.0)) * 255.0, l2 / max(norm, 1e-12))
+
+
+def verdict_story(adversarial: Verdict, purified: Verdict | None = None) -> str:
+    """``FOOLED → RECOVERED``: what happened to one image, in the words the panels use."""
+    return adversarial.value + (" → " + purified.value if purified is not None else "")

@@ -1,0 +1,1 @@
+"""Dialogs: the settings editor and the file pickers (open images, export folder, dictionaries)."""

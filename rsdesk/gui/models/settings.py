@@ -1,0 +1,345 @@
+"""The persisted user settings: one plain dataclass, saved as JSON beside a schema version.
+
+Plain Python on purpose (no Qt): the CLI, the dialog and the tests all read the same model, and a bad or
+foreign file can never stop the app from starting — every bad value falls back to its default with a
+warning the window can show once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from rsdesk.core.dictionary import TrainingConfig
+from rsdesk.core.images import atomic_write
+
+SCHEMA_VERSION = 1
+SETTINGS_FILE = "settings.json"
+
+# Human-readable field names, used in every validation message so the user knows what to fix.
+FIELD_LABELS: dict[str, str] = {
+    "defense": "Defense",
+    "k": "K (sparsity)",
+    "theta": "θ (region weight)",
+    "stride": "Patch stride",
+    "bilateral_d": "Bilateral diameter",
+    "sigma_color": "Bilateral σ colour",
+    "sigma_space": "Bilateral σ space",
+    "dictionary_path": "Dictionary file",
+    "h": "NLM strength h",
+    "patch_size": "Patch size",
+    "n_atoms": "Atoms",
+    "patches_per_image": "Patches per image",
+    "attack": "Attack",
+    "eps": "ε (/255)",
+    "steps": "Steps",
+    "cw_c": "CW c",
+    "cw_steps": "CW steps",
+    "cw_kappa": "CW κ",
+    "classifier": "Classifier",
+    "weights": "Weights file",
+    "device": "Device",
+}
+
+DEVICES = ("cpu", "cuda", "auto")
+
+#: The settings file's schema (version 1) names some fields after one method: which method parameter
+#: each holds, as (kind, method, parameter). Read by validation, ``defense_params`` and the settings
+#: bridge: the one table to touch when a method's parameter gets a persisted default.
+METHOD_FIELDS: dict[str, tuple[str, str, str]] = {
+    "k": ("defense", "regionsparse", "k"),
+    "theta": ("defense", "regionsparse", "theta"),
+    "stride": ("defense", "regionsparse", "stride"),
+    "bilateral_d": ("defense", "regionsparse", "bilateral_d"),
+    "sigma_color": ("defense", "regionsparse", "sigma_color"),
+    "sigma_space": ("defense", "regionsparse", "sigma_space"),
+    "cw_c": ("attack", "cw", "c"),
+    "cw_steps": ("attack", "cw", "steps"),
+    "cw_kappa": ("attack", "cw", "kappa"),
+}
+#: Fields named after a parameter: every attack that has the parameter takes the value, unless a
+#: METHOD_FIELDS entry gives that attack its own (CW-L2's steps).
+SHARED_ATTACK_FIELDS = ("eps", "steps")
+# A problem that stays when its field already holds the default lies in the field it depends on.
+_DEPENDS_ON = {"k": "dictionary_path", "weights": "classifier"}
+
+
+@dataclass
+class Settings:
+    """Everything the user can change in the Settings dialog, with the measured defaults."""
+
+    # defense
+    defense: str = "regionsparse"
+    k: int = 4
+    theta: float = 1.0
+    stride: int = 4
+    bilateral_d: int = 9
+    sigma_color: float = 75.0
+    sigma_space: float = 75.0
+    dictionary_path: str = ""  # "" = the bundled default dictionary
+    # dictionary training
+    h: float = 10.0
+    patch_size: int = 8
+    n_atoms: int = 256
+    patches_per_image: int = 2000
+    # attack defaults
+    attack: str = "bim"
+    eps: float = 8.0
+    steps: int = 10
+    cw_c: float = 0.1
+    cw_steps: int = 100
+    cw_kappa: float = 0.0
+    # classifier
+    classifier: str = "efficientnet-lite0"
+    weights: str = ""
+    device: str = "cpu"  # cpu | cuda | auto
+
+    def field_problems(self) -> list[tuple[str, str]]:
+        """(field name, message) for every invalid value, so callers can point at the widget or reset it."""
+        out: list[tuple[str, str]] = []
+        for name, problem in _problems(self):
+            out.append((name, f"{FIELD_LABELS.get(name, name)}: {problem}"))
+        return out
+
+    def validate(self) -> list[str]:
+        """Human-readable problems, [] if every value is usable."""
+        return [msg for _name, msg in self.field_problems()]
+
+    def defense_params(self) -> dict[str, object]:
+        """Keyword arguments for ``create_defense(self.defense, ...)``: the values these settings hold for
+        that defense (none for most baselines: they keep their defaults)."""
+        return {
+            param: getattr(self, field)
+            for field, (kind, method, param) in METHOD_FIELDS.items()
+            if kind == "defense" and method == self.defense
+        }
+
+    def dictionary_file(self) -> Path:
+        """The dictionary RegionSparse should load: the user's file, else the bundled default."""
+        from rsdesk.core.assets import default_dictionary_path
+
+        return Path(self.dictionary_path).expanduser() if self.dictionary_path else default_dictionary_path()
+
+    def training_config(self) -> TrainingConfig:
+        return TrainingConfig(
+            h=float(self.h),
+            patch_size=int(self.patch_size),
+            patches_per_image=int(self.patches_per_image),
+            n_atoms=int(self.n_atoms),
+        )
+
+
+# ----- validation ------------------------------------------------------------------------------------
+
+
+def method_param(kind: str, method: str, param: str) -> Any:
+    """The core's ``Param`` spec of one method's parameter."""
+    from rsdesk.core.attacks import ATTACKS
+    from rsdesk.core.defenses import DEFENSES
+
+    registry: dict[str, Any] = ATTACKS if kind == "attack" else DEFENSES  # type: ignore[assignment]
+    return {p.name: p for p in registry[method].PARAMS}[param]
+
+
+def shared_attack_param(field: str) -> Any:
+    """The spec of a shared attack field (ε, steps): the parameter as the first attack that has it
+    declares it (the attacks share one ``Param`` object for it)."""
+    from rsdesk.core.attacks import ATTACKS
+
+    return next(p for cls in ATTACKS.values() for p in cls.PARAMS if p.name == field)
+
+
+def _param_problem(spec: Any, value: object) -> str | None:
+    """Range-check against a core ``Param``; the message without the label (the caller adds ours)."""
+    try:
+        spec.coerce(value)
+    except ValueError as exc:
+        text = str(exc)
+        return text.removeprefix(spec.label).lstrip(": ") or text
+    return None
+
+
+def _range_problems(s: Settings, kind: str) -> list[tuple[str, str]]:
+    """Every attack (or defense) field checked against the core spec of the parameter it holds."""
+    fields_ = [(f, shared_attack_param(f)) for f in SHARED_ATTACK_FIELDS] if kind == "attack" else []
+    fields_ += [(f, method_param(*m)) for f, m in METHOD_FIELDS.items() if m[0] == kind]
+    out = []
+    for name, spec in fields_:
+        problem = _param_problem(spec, getattr(s, name))
+        if problem:
+            out.append((name, problem))
+    return out
+
+
+def _problems(s: Settings) -> list[tuple[str, str]]:
+    from rsdesk.core.attacks import ATTACKS
+    from rsdesk.core.defenses import DEFENSES
+
+    out: list[tuple[str, str]] = []
+    if s.defense not in DEFENSES:
+        out.append(("defense", f"unknown defense {s.defense!r}; choose one of {', '.join(DEFENSES)}"))
+    out += _range_problems(s, "defense")
+    out += _dictionary_problems(s)
+    out += _training_problems(s)
+    if s.attack not in ATTACKS:
+        out.append(("attack", f"unknown attack {s.attack!r}; choose one of {', '.join(ATTACKS)}"))
+    out += _range_problems(s, "attack")
+    out += _classifier_problems(s)
+    return out
+
+
+def _dictionary_problems(s: Settings) -> list[tuple[str, str]]:
+    from rsdesk.core.defenses import DEFENSES
+    from rsdesk.core.dictionary import DictionaryError, load_dictionary
+
+    if not s.dictionary_path:
+        return []
+    path = Path(s.dictionary_path).expanduser()
+    if not path.is_file():
+        return [("dictionary_path", f"file not found: {path}")]
+    try:
+        d = load_dictionary(path)
+    except DictionaryError as exc:
+        return [("dictionary_path", str(exc))]
+    out: list[tuple[str, str]] = []
+    for field, (kind, method, param) in METHOD_FIELDS.items():
+        limit = DEFENSES[method].param_limits(d).get(param) if kind == "defense" else None
+        value = getattr(s, field)
+        if limit is not None and isinstance(value, int) and value > limit:
+            out.append((field, f"must not exceed the dictionary's {limit} atoms, got {value}"))
+    return out
+
+
+def _training_problems(s: Settings) -> list[tuple[str, str]]:
+    # The same ranges as TrainingConfig.validate, but per field so each message names its field.
+    out: list[tuple[str, str]] = []
+    checks = (
+        ("h", 0, 100),
+        ("patch_size", 2, 32),
+        ("n_atoms", 2, 4096),
+        ("patches_per_image", 1, 10_000_000),
+    )
+    for name, lo, hi in checks:
+        v = getattr(s, name)
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not lo <= v <= hi:
+            out.append((name, f"must be within {lo:g}…{hi:g}, got {v!r}"))
+    return out
+
+
+def _classifier_problems(s: Settings) -> list[tuple[str, str]]:
+    from rsdesk.core.classifier import ClassifierError, classifier_spec
+
+    out: list[tuple[str, str]] = []
+    spec = None
+    try:
+        spec = classifier_spec(s.classifier)
+    except ClassifierError as exc:
+        out.append(("classifier", str(exc)))
+    if s.weights:
+        path = Path(s.weights).expanduser()
+        if not path.is_file():
+            out.append(("weights", f"file not found: {path}"))
+    elif spec is not None and spec.needs_weights:
+        out.append(("weights", f"{spec.title} needs a weights file (RSDesk never downloads weights)"))
+    if s.device not in DEVICES:
+        out.append(("device", f"must be one of {', '.join(DEVICES)}, got {s.device!r}"))
+    elif s.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            out.append(("device", "CUDA is not available on this computer; choose cpu or auto"))
+    return out
+
+
+# ----- files ---------------------------------------------------------------------------------------------
+
+
+def config_dir() -> Path:
+    """Where settings live: ``$RSDESK_CONFIG_DIR`` (tests, portable installs) or the platform's config dir."""
+    env = os.environ.get("RSDESK_CONFIG_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("rsdesk"))
+
+
+def data_dir() -> Path:
+    """Where trained dictionaries and exports go: ``$RSDESK_DATA_DIR`` or the platform's data dir."""
+    env = os.environ.get("RSDESK_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("rsdesk"))
+
+
+def _coerce(value: object, default: object) -> object:
+    """Convert a JSON value to the type of the field's default; raise ValueError when it does not fit."""
+    if isinstance(value, bool):  # JSON true/false is never a number or a name here
+        raise ValueError(f"expected {type(default).__name__}, found {json.dumps(value)}")
+    if isinstance(default, int):
+        if isinstance(value, (int, float)) and float(value) == int(value):
+            return int(value)
+        raise ValueError(f"expected a whole number, found {json.dumps(value)}")
+    if isinstance(default, float):
+        if isinstance(value, (int, float)) and value == value and abs(value) != float("inf"):
+            return float(value)
+        raise ValueError(f"expected a number, found {json.dumps(value)}")
+    if isinstance(value, str):
+        return value
+    raise ValueError(f"expected text, found {json.dumps(value)}")
+
+
+def load_settings(path: Path | None = None) -> tuple[Settings, list[str]]:
+    """Read settings; never raises. Bad fields get their default and one warning each."""
+    path = Path(path) if path is not None else config_dir() / SETTINGS_FILE
+    defaults = Settings()
+    if not path.exists():
+        return defaults, []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return defaults, [f"{path.name} could not be read ({exc}); using the default settings"]
+    if not isinstance(data, dict):
+        return defaults, [f"{path.name} is not an RSDesk settings file; using the default settings"]
+    warnings: list[str] = []
+    version = data.get("schema_version")
+    if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+        warnings.append(
+            f"{path.name} was written by a newer RSDesk (schema {version}); settings this version does not "
+            "know are ignored"
+        )
+    values: dict[str, object] = {}
+    for f in fields(Settings):
+        if f.name not in data:
+            continue
+        default = getattr(defaults, f.name)
+        try:
+            values[f.name] = _coerce(data[f.name], default)
+        except ValueError as exc:
+            warnings.append(f"{FIELD_LABELS[f.name]}: {exc}; using the default ({default!r})")
+    settings = replace(defaults, **values)
+    # Reset invalid values until none is left (resetting one can expose another, e.g. K vs. atoms).
+    for _ in range(len(FIELD_LABELS)):
+        problems = settings.field_problems()
+        if not problems:
+            break
+        for name, msg in problems:
+            if getattr(settings, name) == getattr(defaults, name) and name in _DEPENDS_ON:
+                name = _DEPENDS_ON[name]
+            default = getattr(defaults, name)
+            warnings.append(f"{msg}; using the default {FIELD_LABELS[name]} ({default!r})")
+            setattr(settings, name, default)
+    return settings, warnings
+
+
+def save_settings(settings: Settings, path: Path | None = None) -> Path:
+    """Write settings atomically as JSON (readers never see half a file)."""
+    path = Path(path) if path is not None else config_dir() / SETTINGS_FILE
+    payload = {"schema_version": SCHEMA_VERSION, **asdict(settings)}
+    text = json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+    return atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))

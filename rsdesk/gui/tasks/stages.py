@@ -1,0 +1,309 @@
+"""The pipeline's stages as plain, Qt-free functions that take ``progress``/``cancel`` callables.
+
+Each runs on a worker thread (submitted through :mod:`rsdesk.gui.tasks.runner`) and returns a record of
+:mod:`rsdesk.gui.models.stage_results` that the GUI thread displays. Data flows one way: image → attack →
+purify → classify; CAM and activation profiles come last, because the verdicts matter more and must not
+wait for them. Also here: loading the classifier, decoding an imported file, and the batch attack.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from rsdesk.core.classifier import Classifier, Prediction, load_classifier
+from rsdesk.core.datasets import LabelLookup
+from rsdesk.core.errors import error_text
+from rsdesk.core.explain import activation_profile, class_activation_map
+from rsdesk.core.images import ImageError, load_image, resize_center_crop, to_uint8
+from rsdesk.core.overlays import amplify_difference
+from rsdesk.core.progress import CancelFn, ProgressFn, check_cancel, report, scaled
+from rsdesk.core.verdicts import (
+    judge_adversarial,
+    judge_original,
+    judge_purified,
+    perturbation_stats,
+    psnr,
+)
+from rsdesk.gui.models.configs import AttackConfig, DefenseConfig
+from rsdesk.gui.models.stage_results import AttackResult, ExplainResult, OriginalResult, PurifyResult
+
+
+class ModelLock:
+    """Readers-writer lock for the shared classifier.
+
+    Plain forward/backward passes (classify, attacks) may run together on different threads; explanations
+    register forward hooks on the network, which would catch another thread's pass, so they run alone.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._writer)
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                self._cond.notify_all()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._writer and self._readers == 0)
+            self._writer = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
+
+
+MODEL_LOCK = ModelLock()
+
+THUMB_SIZE = 112
+
+
+def load_and_warm(name: str, weights: str | None, device: str) -> Classifier:
+    """Load a classifier and run one forward+backward pass, so the first attack is not 2 s slower."""
+    model = load_classifier(name, weights or None, device)
+    x = torch.zeros(1, 3, model.input_size, model.input_size, device=model.device, requires_grad=True)
+    with MODEL_LOCK.shared():
+        model(x).sum().backward()
+    return model
+
+
+# ----- import --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportedImage:
+    path: Path
+    thumbnail: np.ndarray  # uint8 RGB, longer side THUMB_SIZE
+    prepared: np.ndarray  # float32 at the classifier's input size
+    true_label: int | None
+    size: tuple[int, int]  # original width, height
+
+
+def thumbnail(img: np.ndarray, side: int = THUMB_SIZE) -> np.ndarray:
+    """A small uint8 copy for the gallery (area-averaged, aspect kept)."""
+    h, w = img.shape[:2]
+    s = side / max(h, w)
+    small = cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    return to_uint8(small)
+
+
+def import_image(path: Path, input_size: int, label_of: LabelLookup) -> ImportedImage:
+    """Decode one file (ImageError says why it cannot be used) into a thumbnail and a prepared image."""
+    img = load_image(path)
+    return ImportedImage(
+        path=path,
+        thumbnail=thumbnail(img),
+        prepared=resize_center_crop(img, input_size),
+        true_label=label_of(path),
+        size=(img.shape[1], img.shape[0]),
+    )
+
+
+# ----- stages --------------------------------------------------------------------------------------
+
+
+def prepare_path(path: Path, input_size: int) -> np.ndarray:
+    return resize_center_crop(load_image(path), input_size)
+
+
+def _classify(model: Classifier, img: np.ndarray) -> Prediction:
+    with MODEL_LOCK.shared():
+        return model.classify(img)
+
+
+def run_original(
+    model: Classifier,
+    path: Path,
+    image: np.ndarray | None,
+    label: int | None,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> OriginalResult:
+    """Load (unless given) and classify the clean image."""
+    report(progress, 0.0, "loading")
+    img = image if image is not None else prepare_path(path, model.input_size)
+    check_cancel(cancel)
+    report(progress, 0.5, "classifying")
+    pred = _classify(model, img)
+    report(progress, 1.0, "done")
+    return OriginalResult(path, img, pred, label, judge_original(pred.index, label))
+
+
+def run_attack(
+    model: Classifier,
+    original: OriginalResult,
+    config: AttackConfig,
+    defense: DefenseConfig | None,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> AttackResult:
+    """Attack the clean image (BPDA through ``defense``) and classify the result on the bare classifier."""
+    t0 = time.perf_counter()
+    purify: Callable[[np.ndarray], np.ndarray] | None = None
+    if config.defense_aware:
+        if defense is None or not defense.enabled:
+            raise ValueError(f"{config.name_text} attacks through the defense: turn a defense on first (D)")
+        purify = defense.create()
+    attack = config.create(purify)
+    with MODEL_LOCK.shared():
+        outcome = attack.run(
+            model,
+            model.to_tensor(original.image),
+            labels=[original.reference],
+            targets=config.target,
+            progress=scaled(progress, 0.0, 0.95),
+            cancel=cancel,
+        )[0]
+    check_cancel(cancel)
+    adv = outcome.adversarial
+    pred = _classify(model, adv)
+    report(progress, 1.0, "done")
+    return AttackResult(
+        config=config,
+        outcome=outcome,
+        image=adv,
+        prediction=pred,
+        judgement=judge_adversarial(pred.index, original.reference, config.target),
+        stats=perturbation_stats(original.image, adv),
+        psnr=psnr(adv, original.image),
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def run_purify(
+    model: Classifier,
+    original: OriginalResult,
+    attack: AttackResult,
+    defense: DefenseConfig,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> PurifyResult:
+    """Purify the adversarial image (and, to show the defense's price, the clean one) and classify both."""
+    t0 = time.perf_counter()
+    d = defense.create()
+    result = d.purify(attack.image, scaled(progress, 0.0, 0.5), cancel)
+    check_cancel(cancel)
+    report(progress, 0.5, "purifying the clean image")
+    clean = d.purify(original.image, None, cancel).purified
+    check_cancel(cancel)
+    report(progress, 0.7, "classifying")
+    # One batched forward pass for both images: cheaper than two, and this job is on the path from a
+    # parameter change to the purified panel.
+    with MODEL_LOCK.shared():
+        pred, clean_pred = model.classify_many([result.purified, clean])
+    removed, gain = amplify_difference(result.purified, attack.image)
+    mask = result.mask
+    report(progress, 1.0, "done")
+    return PurifyResult(
+        defense=defense,
+        title=d.describe(),
+        image=result.purified,
+        prediction=pred,
+        judgement=judge_purified(pred.index, original.reference, attack.fooled),
+        mask=mask,
+        coverage=float(mask.mean()) if mask is not None else None,
+        removed=removed,
+        removed_gain=gain,
+        psnr=psnr(result.purified, original.image),
+        clean_prediction=clean_pred,
+        clean_correct=clean_pred.index == original.reference,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def run_explain(
+    model: Classifier,
+    images: dict[str, np.ndarray],
+    profiles: bool,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> ExplainResult:
+    """CAM of each image's top-1 class, and (if asked) its activation profile for the Activations tab."""
+    out = ExplainResult()
+    total = max(1, len(images) * (2 if profiles else 1))
+    done = 0
+    for key, img in images.items():
+        check_cancel(cancel)
+        with MODEL_LOCK.exclusive():
+            out.cams[key] = class_activation_map(model, img)
+        done += 1
+        report(progress, done / total, f"CAM {key}")
+    if profiles:
+        for key, img in images.items():
+            check_cancel(cancel)
+            with MODEL_LOCK.exclusive():
+                out.profiles[key] = activation_profile(model, img)
+            done += 1
+            report(progress, done / total, f"activations {key}")
+    return out
+
+
+# ----- batch ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    path: Path
+    image: np.ndarray | None  # the prepared image if already loaded
+    label: int | None
+    original: OriginalResult | None  # if already classified
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    path: Path
+    original: OriginalResult | None = None
+    attack: AttackResult | None = None
+    purified: PurifyResult | None = None
+    error: str = ""
+
+
+def run_batch(
+    model: Classifier,
+    items: list[BatchItem],
+    config: AttackConfig,
+    defense: DefenseConfig,
+    progress: ProgressFn | None,
+    cancel: CancelFn | None,
+    emit: Callable[[BatchOutcome], None],
+) -> tuple[int, int, int, int]:
+    """Attack, purify and classify each image; ``emit`` each outcome as it is ready (a bad image is an
+    outcome with an error, and the batch goes on). Returns (images done, fooled, recovered, failed)."""
+    fooled = recovered = failed = 0
+    for i, item in enumerate(items):
+        check_cancel(cancel)
+        report(progress, i / len(items), f"{item.path.name} ({i + 1}/{len(items)})")
+        try:
+            orig = item.original or run_original(model, item.path, item.image, item.label, None, cancel)
+            atk = run_attack(model, orig, config, defense if config.defense_aware else None, None, cancel)
+            pur = run_purify(model, orig, atk, defense, None, cancel) if defense.enabled else None
+        except (ImageError, ValueError, RuntimeError) as exc:
+            failed += 1
+            emit(BatchOutcome(item.path, error=error_text(exc)))
+            continue
+        fooled += atk.fooled
+        recovered += bool(pur is not None and pur.recovered)
+        emit(BatchOutcome(item.path, orig, atk, pur))
+    report(progress, 1.0, "done")
+    return len(items) - failed, fooled, recovered, failed

@@ -1,0 +1,205 @@
+"""Background dictionary training: the core's ``train_dictionary`` as a job of the one runner, with the
+runner's progress / cancel / failure conventions and a time-left estimate on top.
+
+Training takes minutes on a full image folder, so it runs on a pool thread with the core's cooperative
+cancel token; the job never touches a widget. One training at a time: a second start while one runs is
+refused (it would double the CPU load and race on the result), not superseded — unlike a pipeline stage, a
+training is long, deliberate work the user started and would not want thrown away by a second click.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
+
+from rsdesk.core.datasets import find_images
+from rsdesk.core.dictionary import Dictionary, TrainingConfig, save_dictionary, train_dictionary
+from rsdesk.core.progress import check_cancel
+from rsdesk.gui.models.settings import data_dir
+from rsdesk.gui.tasks.runner import Job, JobContext, JobRunner
+
+_CORE_ETA = re.compile(r",?\s*~(\d+(?:\.\d+)?) s left")
+#: The core maps patch extraction to 0…0.2 of the progress and learning to 0.2…1.
+_LEARNING_STARTS = 0.2
+#: The runner slot of the (only) training.
+SLOT = "dictionary training"
+
+
+def format_time_left(seconds: float | None) -> str:
+    """``0:41 left``, ``1:02:03 left``, or an honest "estimating" before there is a rate to go on."""
+    if seconds is None:
+        return "estimating time left"
+    s = max(0, round(seconds))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return (f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}") + " left"
+
+
+def dictionary_file_name(config: TrainingConfig, when: float | None = None) -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(when))
+    return f"dictionary-{stamp}-h{config.h:g}-{config.n_atoms}.npz"
+
+
+def train_to_file(
+    images: list[Path], config: TrainingConfig, out: Path, folder: Path, ctx: JobContext
+) -> tuple[Path, Dictionary]:
+    """The job: train, then save atomically — unless cancelled, even during the last batch.
+
+    Skipped images arrive as partial results (their messages); failures are re-worded for the window.
+    """
+    try:
+        d = train_dictionary(images, config, progress=ctx.progress, cancel=ctx.cancel, on_skip=ctx.partial)
+    except ValueError as exc:
+        text = str(exc)
+        if text.startswith("no usable training images"):
+            detail = text.removeprefix("no usable training images").strip()
+            text = f"no usable images in {folder}" + (f" {detail}" if detail else "")
+        raise ValueError(text) from exc
+    except MemoryError as exc:
+        raise ValueError("not enough memory: use fewer patches per image or fewer images") from exc
+    check_cancel(ctx.cancel)  # a cancel during the last batch still means "do not save"
+    return save_dictionary(out, d), d
+
+
+class DictionaryTrainer(QObject):
+    """Trains a dictionary from a folder of images in the background, one training at a time.
+
+    Signals in the runner's shapes: ``started``, ``progress(fraction, text with time left)``,
+    ``skipped(message)`` per unusable image, then one of ``finished(path, dictionary)``,
+    ``failed(message, details)``, ``cancelled``.
+    """
+
+    progress = Signal(float, str)
+    finished = Signal(object, object)
+    failed = Signal(str, str)
+    cancelled = Signal()
+    skipped = Signal(str)
+    #: emitted when a training really begins (not for a refused start)
+    started = Signal()
+
+    def __init__(self, runner: JobRunner | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.runner = runner if runner is not None else JobRunner(self)
+        self._job: Job | None = None  # the training whose outcome is still to come
+        self._alive: set[Job] = set()  # jobs whose thread has not reported its end yet
+        self._t0 = 0.0
+        self._learn_start: tuple[float, float] | None = None
+        self._time_left: float | None = None
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self._shutdown)
+
+    # ----- control ----------------------------------------------------------------------------------
+    def start(self, folder: Path, config: TrainingConfig) -> None:
+        """Begin training from the images in ``folder``; problems arrive through ``failed``."""
+        if self.is_running():
+            self._fail_later("training already running")
+            return
+        folder = Path(folder).expanduser()
+        problem, images = self._check(folder, config)
+        if problem:
+            self._fail_later(problem)
+            return
+        out = data_dir() / "dictionaries" / dictionary_file_name(config)
+        n = 2
+        while out.exists():  # two trainings within one second must not overwrite each other
+            out = out.with_name(f"{dictionary_file_name(config).removesuffix('.npz')}-{n}.npz")
+            n += 1
+        job = self.runner.submit(
+            "Dictionary training", lambda ctx: train_to_file(images, config, out, folder, ctx), SLOT
+        )
+        job.progress.connect(self._on_progress)
+        job.partial.connect(lambda text: self.skipped.emit(str(text)))
+        job.succeeded.connect(lambda r: self._on_succeeded(*r))
+        job.failed.connect(self._on_failed)
+        job.cancelled.connect(self._on_cancelled)
+        job.finished.connect(lambda j=job: self._alive.discard(j))
+        self._job = job
+        self._alive.add(job)
+        self._t0 = time.monotonic()
+        self._learn_start = None
+        self._time_left = None
+        self.started.emit()
+
+    @staticmethod
+    def _check(folder: Path, config: TrainingConfig) -> tuple[str | None, list[Path]]:
+        try:
+            config.validate()
+        except ValueError as exc:
+            return f"invalid training settings: {exc}", []
+        if not folder.exists():
+            return f"folder not found: {folder}", []
+        if not folder.is_dir():
+            return f"{folder} is not a folder", []
+        images = find_images([folder]).files
+        if not images:
+            return f"no usable images in {folder} (no image files found)", []
+        return None, images
+
+    def cancel(self) -> None:
+        """Ask the running training to stop at its next check; ``cancelled`` follows."""
+        if self._job is not None:
+            self._job.cancel()
+
+    def is_running(self) -> bool:
+        return self._job is not None
+
+    def time_left(self) -> float | None:
+        """Seconds left by the latest estimate (None before there is one)."""
+        return self._time_left
+
+    def wait(self, msecs: int = 10000) -> bool:
+        """Block until every training thread has returned (tests, shutdown); False on timeout."""
+        deadline = time.monotonic() + msecs / 1000.0
+        return all(job.done.wait(max(0.0, deadline - time.monotonic())) for job in list(self._alive))
+
+    def _shutdown(self) -> None:
+        self.cancel()
+        self.wait(30000)
+
+    def _fail_later(self, message: str) -> None:
+        # Failures arrive asynchronously, like every other outcome, so callers can connect after start().
+        QTimer.singleShot(0, self, lambda: self.failed.emit(message, ""))
+
+    # ----- results (GUI thread) ----------------------------------------------------------------------
+    def _estimate(self, fraction: float, message: str) -> tuple[float | None, str]:
+        now = time.monotonic()
+        m = _CORE_ETA.search(message)
+        if m:  # the core measures its own learning rate: the best estimate there is
+            return float(m.group(1)), _CORE_ETA.sub("", message)
+        if fraction >= _LEARNING_STARTS and self._learn_start is None:
+            self._learn_start = (now, fraction)
+        if self._learn_start is not None:
+            t, f = self._learn_start
+            if fraction > f:
+                return (now - t) / (fraction - f) * (1.0 - fraction), message
+            return self._time_left, message
+        elapsed = now - self._t0
+        if fraction > 0.01 and elapsed > 0.5:
+            return elapsed / fraction * (1.0 - fraction), message
+        return None, message
+
+    def _on_progress(self, fraction: float, message: str) -> None:
+        if self._job is None:
+            return
+        self._time_left, text = self._estimate(fraction, message)
+        self.progress.emit(fraction, f"{text} · {format_time_left(self._time_left)}")
+
+    def _end(self) -> None:
+        self._job = None
+        self._time_left = None
+
+    def _on_succeeded(self, path: Path, dictionary: Dictionary) -> None:
+        self._end()
+        self.finished.emit(path, dictionary)
+
+    def _on_failed(self, message: str, details: str) -> None:
+        self._end()
+        self.failed.emit(message, details)
+
+    def _on_cancelled(self) -> None:
+        self._end()
+        self.cancelled.emit()

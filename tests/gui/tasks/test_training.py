@@ -1,0 +1,114 @@
+"""Background dictionary training: progress, result file, skipped images, cancel, failures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from gui_helpers import settle_trainer, training_images
+
+from rsdesk.core.dictionary import TrainingConfig, load_dictionary
+from rsdesk.gui.models.settings import data_dir
+from rsdesk.gui.tasks.training import format_time_left
+
+TINY = TrainingConfig(h=0.0, patch_size=4, n_atoms=16, patches_per_image=200)
+# Long enough (tens of seconds uncancelled) that a cancel on the first progress report always lands.
+LONG = TrainingConfig(h=0.0, patch_size=4, n_atoms=64, patches_per_image=2000)
+
+
+def test_trains_saves_and_reports(qtbot, trainer, tmp_path):
+    folder = training_images(tmp_path / "imgs", 3)
+    progress: list[tuple[float, str]] = []
+    trainer.progress.connect(lambda f, m: progress.append((f, m)))
+    with qtbot.waitSignal(trainer.finished, timeout=60000) as blocker:
+        trainer.start(folder, TINY)
+        assert trainer.is_running()
+    path, dictionary = blocker.args
+    assert not trainer.is_running()
+    assert progress, "no progress was reported"
+    fractions = [f for f, _ in progress]
+    assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+    assert any("patches" in m for _, m in progress) and any("batch" in m for _, m in progress)
+    assert all("left" in m for _, m in progress)
+    assert path.parent == data_dir() / "dictionaries"
+    assert path.name.startswith("dictionary-") and path.name.endswith("-h0-16.npz")
+    loaded = load_dictionary(path)
+    assert loaded.n_atoms == 16 and loaded.patch_size == 4 and loaded.n_images == 3
+    np.testing.assert_allclose(loaded.atoms, dictionary.atoms, atol=1e-6)  # load re-normalizes rows
+    settle_trainer(qtbot, trainer)
+
+
+def test_broken_image_is_skipped_and_training_finishes(qtbot, trainer, tmp_path):
+    folder = training_images(tmp_path / "imgs", 2)
+    (folder / "broken.jpg").write_bytes(b"this is not a jpeg")
+    skipped: list[str] = []
+    trainer.skipped.connect(skipped.append)
+    with qtbot.waitSignal(trainer.finished, timeout=60000) as blocker:
+        trainer.start(folder, TINY)
+    assert len(skipped) == 1 and "broken.jpg" in skipped[0]
+    assert load_dictionary(blocker.args[0]).n_images == 2
+    settle_trainer(qtbot, trainer)
+
+
+def test_cancel_on_first_progress(qtbot, trainer, tmp_path):
+    folder = training_images(tmp_path / "imgs", 8, size=64)
+    trainer.progress.connect(lambda *_: trainer.cancel())
+    finished: list[object] = []
+    trainer.finished.connect(finished.append)
+    with qtbot.waitSignal(trainer.cancelled, timeout=60000):
+        trainer.start(folder, LONG)
+    assert not trainer.is_running() and not finished
+    settle_trainer(qtbot, trainer)
+    assert not list((data_dir() / "dictionaries").glob("*.npz"))
+
+
+def test_cancel_right_after_start(qtbot, trainer, tmp_path):
+    folder = training_images(tmp_path / "imgs", 2)
+    with qtbot.waitSignal(trainer.cancelled, timeout=30000):
+        trainer.start(folder, TINY)
+        trainer.cancel()
+    settle_trainer(qtbot, trainer)
+
+
+@pytest.mark.parametrize("kind", ["empty", "missing", "only-broken", "bad-config"])
+def test_failures_are_one_clear_line(qtbot, trainer, tmp_path, kind):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    config = TINY
+    if kind == "missing":
+        folder = tmp_path / "nowhere"
+    elif kind == "only-broken":
+        (folder / "a.png").write_bytes(b"garbage")
+    elif kind == "bad-config":
+        training_images(folder, 1)
+        config = TrainingConfig(patch_size=1)
+    with qtbot.waitSignal(trainer.failed, timeout=30000) as blocker:
+        trainer.start(folder, config)
+    message = blocker.args[0]
+    assert "\n" not in message
+    expected = {
+        "empty": f"no usable images in {folder}",
+        "missing": "folder not found",
+        "only-broken": f"no usable images in {folder}",
+        "bad-config": "patch size",
+    }[kind]
+    assert expected in message
+    assert not trainer.is_running()
+    settle_trainer(qtbot, trainer)
+
+
+def test_second_start_is_refused(qtbot, trainer, tmp_path):
+    folder = training_images(tmp_path / "imgs", 2)
+    failures: list[str] = []
+    trainer.failed.connect(lambda message, _details: failures.append(message))
+    with qtbot.waitSignal(trainer.finished, timeout=60000):
+        trainer.start(folder, TINY)
+        trainer.start(folder, TINY)
+    assert failures == ["training already running"]
+    assert len(list((data_dir() / "dictionaries").glob("*.npz"))) == 1
+    settle_trainer(qtbot, trainer)
+
+
+def test_format_time_left():
+    assert format_time_left(None) == "estimating time left"
+    assert format_time_left(41.2) == "0:41 left"
+    assert format_time_left(3723) == "1:02:03 left"
