@@ -92,9 +92,9 @@ def main() -> None:
     configure_torch()
     print(machine())
     from rsdesk.gui.main_window import MainWindow
-    from rsdesk.gui.tasks.pipeline import PURIFY_DEBOUNCE_MS
     from rsdesk.gui.models.results import Row, Status
     from rsdesk.gui.models.settings import Settings
+    from rsdesk.gui.tasks.pipeline import PURIFY_DEBOUNCE_MS
 
     settings = Settings(attack="fgsm", h=10.0, n_atoms=256, patches_per_image=20000)
     w = MainWindow(settings)

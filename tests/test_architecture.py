@@ -1,4 +1,5 @@
-"""The headless engine stays headless: nothing under rsdesk.core (or the CLI) imports Qt."""
+"""The house keeps its shape: the headless engine never imports Qt (nor does the CLI at import time), the
+layers hold, no module outgrows 400 lines, and nothing outside the core tests a method by its name."""
 
 from __future__ import annotations
 
@@ -130,4 +131,67 @@ def test_import_linter_contract_holds():
     proc = subprocess.run([exe], cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "The core never imports Qt KEPT" in proc.stdout
+    assert "Layers: the CLI and the GUI above the core KEPT" in proc.stdout
+    assert "Layers inside the GUI: widgets below models below tasks below views KEPT" in proc.stdout
     assert "0 broken" in proc.stdout
+
+
+def _method_names() -> set[str]:
+    from rsdesk.core.attacks import _ALIASES as ATTACK_ALIASES
+    from rsdesk.core.attacks import ATTACKS
+    from rsdesk.core.defenses import _ALIASES as DEFENSE_ALIASES
+    from rsdesk.core.defenses import DEFENSES
+
+    return {*ATTACKS, *DEFENSES, *ATTACK_ALIASES, *DEFENSE_ALIASES}
+
+
+def _name_comparisons(tree: ast.AST, names: set[str]) -> list[tuple[int, str]]:
+    """``x == "bpda"``, ``name in ("cw", …)``, ``match x: case "tvm"``: a method told apart by its name."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            for side in (node.left, *node.comparators):
+                values = side.elts if isinstance(side, ast.Tuple | ast.List | ast.Set) else [side]
+                for v in values:
+                    if isinstance(v, ast.Constant) and v.value in names:
+                        found.append((node.lineno, v.value))
+        elif (
+            isinstance(node, ast.MatchValue)
+            and isinstance(node.value, ast.Constant)
+            and node.value.value in names
+        ):
+            found.append((node.lineno, node.value.value))
+    return found
+
+
+def test_no_comparison_with_a_method_name_outside_the_core():
+    """Traits (``defense_aware``, ``strength``, ``needs_dictionary``…) say what a method is; a new attack or
+    defense must not need an edit in the GUI or the CLI."""
+    names = _method_names()
+    offenders = {}
+    for path in sorted((ROOT / "rsdesk").glob("*/**/*.py")):
+        rel = path.relative_to(ROOT / "rsdesk")
+        if rel.parts[0] not in ("gui", "cli"):
+            continue
+        hits = _name_comparisons(ast.parse(path.read_text(encoding="utf-8")), names)
+        if hits:
+            offenders[str(rel)] = hits
+    assert not offenders, f"method names compared outside the core: {offenders}"
+
+
+def test_the_name_scan_would_notice_one():
+    sample = (
+        'if cfg.name == "bpda":\n    pass\n'
+        'ok = attack in ("cw", "x")\n'
+        'match d:\n    case "tvm":\n        pass\n'
+    )
+    assert _name_comparisons(ast.parse(sample), _method_names()) == [(1, "bpda"), (3, "cw"), (5, "tvm")]
+
+
+def test_no_module_over_400_lines():
+    long = {
+        str(p.relative_to(ROOT)): n
+        for p in sorted((ROOT / "rsdesk").rglob("*.py"))
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400
+    }
+    assert not long, f"split these by role: {long}"

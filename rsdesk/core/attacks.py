@@ -33,7 +33,7 @@ from rsdesk.core.attack_base import (
     sign_iterations,
 )
 from rsdesk.core.classifier import Classifier
-from rsdesk.core.params import Param
+from rsdesk.core.params import Param, lookup
 from rsdesk.core.progress import check_cancel, report
 
 __all__ = [
@@ -253,11 +253,7 @@ _ALIASES = {"mi": "mifgsm", "cwl2": "cw", "cw2": "cw"}
 
 def attack_class(name: str) -> type[Attack]:
     """The attack a name means (case, ``-`` and ``_`` ignored; ``mi``, ``cw_l2`` …); unknown → ValueError."""
-    key = name.lower().replace("-", "").replace("_", "")
-    key = _ALIASES.get(key, key)
-    if key not in ATTACKS:
-        raise ValueError(f"unknown attack {name!r}; choose one of {', '.join(ATTACKS)}")
-    return ATTACKS[key]
+    return lookup(ATTACKS, _ALIASES, name, "attack")
 
 
 def create_attack(name: str, **params: object) -> Attack:

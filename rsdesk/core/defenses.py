@@ -20,7 +20,7 @@ from rsdesk.core.assets import default_dictionary_path
 from rsdesk.core.classifier import resolve_device
 from rsdesk.core.dictionary import Dictionary, load_dictionary, random_dictionary
 from rsdesk.core.images import from_uint8, to_uint8
-from rsdesk.core.params import Param, format_params, resolve_params
+from rsdesk.core.params import Param, format_params, lookup, resolve_params
 from rsdesk.core.progress import CancelFn, ProgressFn, check_cancel, report
 from rsdesk.core.regionsparse import DefenseResult, RegionSparse, RegionSparseParams, bilateral
 from rsdesk.core.tvm import tv_minimize
@@ -246,11 +246,7 @@ DictionarySource = Dictionary | str | os.PathLike[str] | None
 
 def defense_class(name: str) -> type[Defense]:
     """The defense a name means (case, ``-`` and ``_`` ignored; ``rs``, ``tv`` …); unknown → ValueError."""
-    key = name.lower().replace("-", "").replace("_", "")
-    key = _ALIASES.get(key, key)
-    if key not in DEFENSES:
-        raise ValueError(f"unknown defense {name!r}; choose one of {', '.join(DEFENSES)}")
-    return DEFENSES[key]
+    return lookup(DEFENSES, _ALIASES, name, "defense")
 
 
 def create_defense(

@@ -1,9 +1,13 @@
-"""Declared, range-checked parameters shared by attacks and defenses (the CLI and the GUI read them too)."""
+"""Declared, range-checked parameters shared by attacks and defenses (the CLI and the GUI read them too), and
+the one rule that finds a method in a registry by the name a user typed."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -79,3 +83,13 @@ def format_params(values: Mapping[str, object]) -> str:
             continue
         parts.append(f"{k}={v:g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else f"{k}={v}")
     return ", ".join(parts)
+
+
+def lookup(registry: Mapping[str, T], aliases: Mapping[str, str], name: str, kind: str) -> T:
+    """The entry a typed name means: case, ``-`` and ``_`` ignored, then aliases; unknown → ValueError
+    listing the choices (``unknown attack 'x'; choose one of fgsm, bim, …``)."""
+    key = name.lower().replace("-", "").replace("_", "")
+    key = aliases.get(key, key)
+    if key not in registry:
+        raise ValueError(f"unknown {kind} {name!r}; choose one of {', '.join(registry)}")
+    return registry[key]

@@ -320,3 +320,24 @@ def test_invalid_attack_parameters():
         create_attack("fgsm", steps=3)
     with pytest.raises(ValueError, match="c must be within"):
         create_attack("cw", c=0)
+
+
+def test_traits_describe_every_attack():
+    from rsdesk.core.attacks import LINF, RELATIVE_L2, attack_class
+
+    for name, cls in ATTACKS.items():
+        specs = {p.name for p in cls.PARAMS}
+        assert cls.strength.param in specs and set(cls.MAIN_PARAMS) <= specs, name
+        assert attack_class(name.upper()) is cls
+    assert ATTACKS["cw"].strength is RELATIVE_L2 and ATTACKS["bim"].strength is LINF
+    assert [n for n, c in ATTACKS.items() if c.defense_aware] == ["bpda"]
+    assert ATTACKS["bpda"].short_title == "BPDA (defense-aware)"
+    assert ATTACKS["mifgsm"].short_title == "MI-FGSM"
+    assert LINF.format(8) == "ε 8/255" and RELATIVE_L2.format(0.05) == "d 0.05"
+
+
+def test_attack_summaries():
+    assert BIM.summary(BIM().params) == "BIM ε 8/255, 10 steps"
+    assert FGSM.summary({"eps": 4.0}) == "FGSM ε 4/255"
+    assert CWL2.summary(CWL2(d=0.05).params) == "CW-L2 c 0.1, d 0.05, 100 steps"
+    assert BPDA.summary(BPDA(steps=3).params) == "BPDA ε 8/255, 3 steps"

@@ -203,3 +203,42 @@ def test_regionsparse_defense_cancel():
     d = RegionSparseDefense(stride=4)
     with pytest.raises(Cancelled):
         d.purify(_photo_like(), cancel=lambda: True)
+
+
+def test_traits_describe_every_defense():
+    from rsdesk.core.defenses import DEFENSES
+
+    for name, cls in DEFENSES.items():
+        specs = {p.name for p in cls.PARAMS}
+        assert set(cls.MAIN_PARAMS) <= specs, name
+        assert cls.short_title and cls.title
+    assert [n for n, c in DEFENSES.items() if c.identity] == ["none"]
+    assert [n for n, c in DEFENSES.items() if c.needs_dictionary] == ["regionsparse"]
+    assert [n for n, c in DEFENSES.items() if c.randomized] == ["tvm"]
+
+
+def test_the_one_builder_takes_a_dictionary_only_where_one_is_needed(tmp_path):
+    from rsdesk.core.defenses import RANDOM_DICTIONARY
+    from rsdesk.core.dictionary import random_dictionary, save_dictionary
+
+    small = save_dictionary(tmp_path / "d.npz", random_dictionary(n_atoms=8, patch_size=8, seed=3))
+    jpeg = create_defense("jpeg", {"quality": "40"}, dictionary=small, device="auto")
+    assert isinstance(jpeg, JPEG) and jpeg.values["quality"] == 40  # the dictionary is not its business
+    rs = create_defense("rs", {"k": 2}, dictionary=small, device="auto", stride=8)
+    assert rs.dictionary.n_atoms == 8 and rs.values["k"] == 2 and rs.values["stride"] == 8
+    noise = create_defense("regionsparse", dictionary=RANDOM_DICTIONARY)
+    np.testing.assert_array_equal(noise.dictionary.atoms, random_dictionary().atoms)  # noTR: seeded
+    assert create_defense("regionsparse").dictionary.n_atoms == 256  # None: the bundled one
+    with pytest.raises(ValueError, match=r"number of atoms \(8\), got 9"):
+        create_defense("regionsparse", {"k": 9}, dictionary=small)
+
+
+def test_summaries_and_dictionary_limits():
+    from rsdesk.core.defenses import DEFENSES
+    from rsdesk.core.dictionary import random_dictionary
+
+    rs = DEFENSES["regionsparse"]
+    assert rs.summary(create_defense("rs", k=3).values) == "RegionSparse K 3, θ 1, stride 4"
+    assert DEFENSES["jpeg"].summary({"quality": 75}) == "JPEG compression (quality=75)"
+    assert rs.param_limits(random_dictionary(n_atoms=8)) == {"k": 8}
+    assert DEFENSES["jpeg"].param_limits(random_dictionary(n_atoms=8)) == {}

@@ -121,3 +121,13 @@ def test_bpda_sweep_attacks_through_each_defense(classifier, sample_image):
     assert res.accuracy["none"] == [1.0, 0.0]  # through no defense, BPDA is plain BIM: fooled
     assert res.accuracy["jpeg"][1] == 0.0  # and JPEG does not stop an attack that sees it
     assert math.isnan(res.attack_success[1])
+
+
+def test_make_attack_goes_through_the_defense_for_a_defense_aware_attack():
+    from rsdesk.core.attacks import BPDA
+    from rsdesk.core.defenses import NoDefense
+
+    defense = NoDefense()
+    bpda = make_attack("bpda", 4, purify=defense, steps=2)
+    assert isinstance(bpda, BPDA) and bpda.params["eps"] == 4 and bpda.purifier.purify is defense
+    assert make_attack("fgsm", 4, purify=defense).params == {"eps": 4}  # gray-box: the defense is not used

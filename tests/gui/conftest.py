@@ -30,9 +30,8 @@ def gui_torch_threads():
 @pytest.fixture
 def make_window(qtbot, classifier, gui_torch_threads):
     """Build main windows on the session's classifier; every one is closed and its threads checked."""
-    from rsdesk.gui.models.settings import load_settings
-
     from rsdesk.gui.main_window import MainWindow
+    from rsdesk.gui.models.settings import load_settings
 
     windows = []
 

@@ -10,12 +10,12 @@ from gui_helpers import assert_no_threads, blocky_images, wait_settled
 from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QFileDialog
-from rsdesk.gui.tasks.pipeline import Stage
-from rsdesk.gui.models.results import Row, Status
-from rsdesk.gui.models.settings import Settings, config_dir, data_dir, load_settings
 
 from rsdesk.core.dictionary import load_dictionary
 from rsdesk.core.images import load_image
+from rsdesk.gui.models.results import Row, Status
+from rsdesk.gui.models.settings import Settings, config_dir, data_dir, load_settings
+from rsdesk.gui.tasks.pipeline import Stage
 
 
 def press(qtbot, window, key, modifier=Qt.KeyboardModifier.NoModifier) -> None:

@@ -6,6 +6,7 @@ import time
 
 from gui_helpers import assert_no_threads, blocky_images, wait_settled
 from PySide6.QtCore import Qt, QTimer
+
 from rsdesk.gui.models.results import Row
 from rsdesk.gui.models.settings import Settings
 

@@ -17,10 +17,16 @@ from rsdesk.core.dictionary import Dictionary
 from rsdesk.core.labels import imagenet_classes
 from rsdesk.core.params import Param
 
-#: Attacks offered in the window, in menu order.
-ATTACK_NAMES = tuple(ATTACKS)
-#: Defenses offered in the window, in menu order (the identity "no defense" is the D toggle, not an entry).
-DEFENSE_NAMES = tuple(name for name, cls in DEFENSES.items() if not cls.identity)
+
+def attack_names() -> tuple[str, ...]:
+    """The attacks the window offers, in menu order: every attack in the core's registry."""
+    return tuple(ATTACKS)
+
+
+def defense_names() -> tuple[str, ...]:
+    """The defenses the window offers, in menu order; the identity ("no defense") is the D toggle instead."""
+    return tuple(name for name, cls in DEFENSES.items() if not cls.identity)
+
 
 Values = tuple[tuple[str, object], ...]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rsdesk.core.assets import default_dictionary_path
 from rsdesk.core.dictionary import DictionaryError, load_dictionary
-from rsdesk.gui.models.configs import ATTACK_NAMES, DEFENSE_NAMES, DictionaryInfo, param_specs
+from rsdesk.gui.models.configs import DictionaryInfo, attack_names, defense_names, param_specs
 from rsdesk.gui.models.settings import METHOD_FIELDS, SHARED_ATTACK_FIELDS, Settings
 from rsdesk.gui.models.state import AppState
 
@@ -37,7 +37,7 @@ def _shared_targets(field: str) -> list[str]:
     own = {(method, param) for kind, method, param in METHOD_FIELDS.values() if kind == "attack"}
     return [
         name
-        for name in ATTACK_NAMES
+        for name in attack_names()
         if any(p.name == field for p in param_specs("attack", name)) and (name, field) not in own
     ]
 
@@ -59,12 +59,12 @@ def apply_settings(state: AppState, settings: Settings) -> list[str]:
     for field, (kind, method, param) in METHOD_FIELDS.items():
         if kind == "attack":
             attempt(setters[kind], param, getattr(settings, field), method)
-    if settings.attack in ATTACK_NAMES:
+    if settings.attack in attack_names():
         state.set_attack(settings.attack)
     for field, (kind, method, param) in METHOD_FIELDS.items():
         if kind == "defense":
             attempt(setters[kind], param, getattr(settings, field), method)
-    if settings.defense in DEFENSE_NAMES:
+    if settings.defense in defense_names():
         state.set_defense(settings.defense)
     return problems
 

@@ -16,11 +16,11 @@ from rsdesk.core.attacks import ATTACKS
 from rsdesk.core.defenses import DEFENSES
 from rsdesk.core.labels import imagenet_classes
 from rsdesk.gui.models.configs import (
-    ATTACK_NAMES,
-    DEFENSE_NAMES,
     AttackConfig,
     DefenseConfig,
     DictionaryInfo,
+    attack_names,
+    defense_names,
     param_specs,
 )
 from rsdesk.gui.models.settings import Settings
@@ -45,10 +45,10 @@ class AppState(QObject):
         super().__init__(parent)
         self._image: Path | None = None
         self._attack = _START.attack
-        self._attack_values = _defaults("attack", ATTACK_NAMES)
+        self._attack_values = _defaults("attack", attack_names())
         self._target: int | None = None
         self._defense = _START.defense
-        self._defense_values = _defaults("defense", DEFENSE_NAMES)
+        self._defense_values = _defaults("defense", defense_names())
         self._defense_enabled = True
         self._dictionary = dictionary
         self.classifier: object | None = None  # rsdesk.core.classifier.Classifier once loaded

@@ -8,7 +8,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QLabel, QToolButton, QWidget
 
 from rsdesk.core.attacks import ATTACKS
-from rsdesk.gui.models.configs import ATTACK_NAMES
+from rsdesk.gui.models.configs import attack_names
 from rsdesk.gui.models.state import AppState
 from rsdesk.gui.views.method_controls import MethodControls
 from rsdesk.gui.widgets.class_picker import ClassPicker
@@ -18,7 +18,7 @@ class AttackControls(MethodControls):
     """Attack method and parameters, the target picker, and buttons for the given actions."""
 
     def __init__(self, state: AppState, actions: list[QAction], parent: QWidget | None = None) -> None:
-        super().__init__("Attack", {n: ATTACKS[n] for n in ATTACK_NAMES}, parent)
+        super().__init__("Attack", {n: ATTACKS[n] for n in attack_names()}, parent)
         self.state = state
         self.target = ClassPicker()
         self.target.setToolTip("Target class for a targeted attack (empty: untargeted)")

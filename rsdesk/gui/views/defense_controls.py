@@ -8,7 +8,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QToolButton, QWidget
 
 from rsdesk.core.defenses import DEFENSES
-from rsdesk.gui.models.configs import DEFENSE_NAMES
+from rsdesk.gui.models.configs import defense_names
 from rsdesk.gui.models.state import AppState
 from rsdesk.gui.views.method_controls import MethodControls
 
@@ -17,7 +17,7 @@ class DefenseControls(MethodControls):
     """Defense method, parameters and the on/off toggle action."""
 
     def __init__(self, state: AppState, toggle: QAction, parent: QWidget | None = None) -> None:
-        super().__init__("Defense", {n: DEFENSES[n] for n in DEFENSE_NAMES}, parent)
+        super().__init__("Defense", {n: DEFENSES[n] for n in defense_names()}, parent)
         self.state = state
         self.toggle_button = QToolButton()
         self.toggle_button.setDefaultAction(toggle)

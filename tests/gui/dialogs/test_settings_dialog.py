@@ -7,10 +7,10 @@ from dataclasses import replace
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox
-from rsdesk.gui.models.settings import Settings
-from rsdesk.gui.dialogs.settings_dialog import SettingsDialog
 
 from rsdesk.core.dictionary import random_dictionary, save_dictionary
+from rsdesk.gui.dialogs.settings_dialog import SettingsDialog
+from rsdesk.gui.models.settings import Settings
 
 LEFT = Qt.MouseButton.LeftButton
 

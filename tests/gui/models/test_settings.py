@@ -8,6 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from rsdesk.core.defenses import create_defense
+from rsdesk.core.dictionary import TrainingConfig, random_dictionary, save_dictionary
 from rsdesk.gui.models.settings import (
     SCHEMA_VERSION,
     Settings,
@@ -16,9 +19,6 @@ from rsdesk.gui.models.settings import (
     load_settings,
     save_settings,
 )
-
-from rsdesk.core.defenses import create_defense
-from rsdesk.core.dictionary import TrainingConfig, random_dictionary, save_dictionary
 
 
 def test_defaults_are_valid():

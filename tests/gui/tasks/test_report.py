@@ -11,6 +11,10 @@ import pytest
 from PIL import Image
 from PySide6.QtGui import QColor, QImage, QPalette
 from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
+
+from rsdesk import __version__
+from rsdesk.core.classifier import ClassScore
+from rsdesk.core.images import load_image, quantize
 from rsdesk.gui.tasks.report import (
     Report,
     ReportPanel,
@@ -19,10 +23,6 @@ from rsdesk.gui.tasks.report import (
     export_image_png,
     write_html_report,
 )
-
-from rsdesk import __version__
-from rsdesk.core.classifier import ClassScore
-from rsdesk.core.images import load_image, quantize
 
 
 @pytest.fixture

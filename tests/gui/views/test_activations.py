@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from rsdesk.gui.views.activations import ActivationsView
 from torch import nn
 
 from rsdesk.core.explain import activation_profile, activation_ratio
 from rsdesk.core.regionsparse import bilateral
+from rsdesk.gui.views.activations import ActivationsView
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import Qt
+
 from rsdesk.gui.widgets.class_picker import ClassPicker
 
 
