@@ -1,5 +1,5 @@
 """The application state: which image, which attack and defense with which parameters, which dictionary
-and classifier. Widgets observe it and write to it; the pipeline reads immutable snapshots of it
+and classifier. Views observe it and write to it; the pipeline reads immutable snapshots of it
 (:mod:`rsdesk.gui.models.configs`).
 
 ``AppState`` is a thin QObject whose only job is to hold the current values, check them against the core's
