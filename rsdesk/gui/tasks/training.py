@@ -44,12 +44,16 @@ def dictionary_file_name(config: TrainingConfig, when: float | None = None) -> s
 
 
 def train_to_file(
-    images: list[Path], config: TrainingConfig, out: Path, folder: Path, ctx: JobContext
+    folder: Path, config: TrainingConfig, out: Path, ctx: JobContext
 ) -> tuple[Path, Dictionary]:
-    """The job: train, then save atomically — unless cancelled, even during the last batch.
+    """The job: walk ``folder`` (here, off the GUI thread: a big tree takes a while), train, then save
+    atomically — unless cancelled, even during the last batch.
 
     Skipped images arrive as partial results (their messages); failures are re-worded for the window.
     """
+    images = find_images([folder], ctx.cancel).files
+    if not images:
+        raise ValueError(f"no usable images in {folder} (no image files found)")
     try:
         d = train_dictionary(images, config, progress=ctx.progress, cancel=ctx.cancel, on_skip=ctx.partial)
     except ValueError as exc:
@@ -99,7 +103,7 @@ class DictionaryTrainer(QObject):
             self._fail_later("training already running")
             return
         folder = Path(folder).expanduser()
-        problem, images = self._check(folder, config)
+        problem = self._check(folder, config)
         if problem:
             self._fail_later(problem)
             return
@@ -109,7 +113,7 @@ class DictionaryTrainer(QObject):
             out = out.with_name(f"{dictionary_file_name(config).removesuffix('.npz')}-{n}.npz")
             n += 1
         job = self.runner.submit(
-            "Dictionary training", lambda ctx: train_to_file(images, config, out, folder, ctx), SLOT
+            "Dictionary training", lambda ctx: train_to_file(folder, config, out, ctx), SLOT
         )
         job.progress.connect(self._on_progress)
         job.partial.connect(lambda text: self.skipped.emit(str(text)))
@@ -125,19 +129,17 @@ class DictionaryTrainer(QObject):
         self.started.emit()
 
     @staticmethod
-    def _check(folder: Path, config: TrainingConfig) -> tuple[str | None, list[Path]]:
+    def _check(folder: Path, config: TrainingConfig) -> str | None:
+        """What can be refused at once, without reading the folder (its walk runs in the job)."""
         try:
             config.validate()
         except ValueError as exc:
-            return f"invalid training settings: {exc}", []
+            return f"invalid training settings: {exc}"
         if not folder.exists():
-            return f"folder not found: {folder}", []
+            return f"folder not found: {folder}"
         if not folder.is_dir():
-            return f"{folder} is not a folder", []
-        images = find_images([folder]).files
-        if not images:
-            return f"no usable images in {folder} (no image files found)", []
-        return None, images
+            return f"{folder} is not a folder"
+        return None
 
     def cancel(self) -> None:
         """Ask the running training to stop at its next check; ``cancelled`` follows."""
