@@ -75,7 +75,9 @@ class Attack(ABC):
 
     name: ClassVar[str] = ""
     title: ClassVar[str] = ""
-    #: the name in menus and tables, where the full title would be too long
+    #: the title without its explanation in brackets ("BPDA" of "BPDA (defense-aware BIM)"); derived
+    plain_title: ClassVar[str] = ""
+    #: the name in menus and tables, where the full title would be too long (default: ``plain_title``)
     short_title: ClassVar[str] = ""
     PARAMS: ClassVar[tuple[Param, ...]] = ()
     #: the parameters a user tunes first (shown inline in the window; the rest behind ⚙)
@@ -87,8 +89,9 @@ class Attack(ABC):
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
+        cls.plain_title = cls.title.split(" (")[0]
         if "short_title" not in cls.__dict__:
-            cls.short_title = cls.title.split(" (")[0]
+            cls.short_title = cls.plain_title
 
     def __init__(self, **params: object) -> None:
         self.params = resolve_params(self.PARAMS, params, self.title)
@@ -108,7 +111,7 @@ class Attack(ABC):
             parts.append(RELATIVE_L2.format(float(values["d"])))  # type: ignore[arg-type]
         if "steps" in values:
             parts.append(f"{values['steps']} steps")
-        return f"{cls.title.split(' (')[0]} " + ", ".join(parts)
+        return f"{cls.plain_title} " + ", ".join(parts)
 
     @abstractmethod
     def perturb(

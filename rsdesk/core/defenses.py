@@ -26,6 +26,10 @@ from rsdesk.core.regionsparse import DefenseResult, RegionSparse, RegionSparsePa
 from rsdesk.core.tvm import tv_minimize
 
 
+def _with_params(title: str, values: Mapping[str, object]) -> str:
+    return f"{title} ({format_params(values)})" if values else title
+
+
 class Defense(ABC):
     """Configure with keyword parameters (validated against :attr:`PARAMS`), then :meth:`purify`.
 
@@ -57,12 +61,12 @@ class Defense(ABC):
 
     def describe(self) -> str:
         """Every parameter: ``JPEG compression (quality=75)``."""
-        return f"{self.title} ({format_params(self.values)})" if self.values else self.title
+        return _with_params(self.title, self.values)
 
     @classmethod
     def summary(cls, values: Mapping[str, object]) -> str:
         """A short line for a panel subtitle; by default every parameter, as :meth:`describe`."""
-        return f"{cls.title} ({format_params(values)})" if values else cls.title
+        return _with_params(cls.title, values)
 
     @classmethod
     def param_limits(cls, dictionary: Dictionary | None) -> dict[str, int]:

@@ -36,9 +36,9 @@ def param_specs(kind: str, name: str) -> tuple[Param, ...]:
     return (ATTACKS if kind == "attack" else DEFENSES)[name].PARAMS
 
 
-def strength_param(attack: str) -> str:
-    """The parameter the strength slider drives: the attack's ``strength`` trait (ε, or d for CW-L2)."""
-    return ATTACKS[attack].strength.param
+def param_spec(kind: str, name: str, param: str) -> Param:
+    """The spec of one parameter of an attack or a defense (KeyError if it has no such parameter)."""
+    return {p.name: p for p in param_specs(kind, name)}[param]
 
 
 def summary_key(attack: AttackConfig, defense: DefenseConfig) -> tuple:
@@ -67,7 +67,7 @@ class AttackConfig:
     @property
     def name_text(self) -> str:
         """The attack's name without its explanation in brackets: ``BPDA``."""
-        return self.title.split(" (")[0]
+        return ATTACKS[self.name].plain_title
 
     @property
     def defense_aware(self) -> bool:

@@ -135,15 +135,6 @@ class Settings:
 # ----- validation ------------------------------------------------------------------------------------
 
 
-def method_param(kind: str, method: str, param: str) -> Any:
-    """The core's ``Param`` spec of one method's parameter."""
-    from rsdesk.core.attacks import ATTACKS
-    from rsdesk.core.defenses import DEFENSES
-
-    registry: dict[str, Any] = ATTACKS if kind == "attack" else DEFENSES  # type: ignore[assignment]
-    return {p.name: p for p in registry[method].PARAMS}[param]
-
-
 def shared_attack_param(field: str) -> Any:
     """The spec of a shared attack field (ε, steps): the parameter as the first attack that has it
     declares it (the attacks share one ``Param`` object for it)."""
@@ -164,8 +155,10 @@ def _param_problem(spec: Any, value: object) -> str | None:
 
 def _range_problems(s: Settings, kind: str) -> list[tuple[str, str]]:
     """Every attack (or defense) field checked against the core spec of the parameter it holds."""
+    from rsdesk.gui.models.configs import param_spec
+
     fields_ = [(f, shared_attack_param(f)) for f in SHARED_ATTACK_FIELDS] if kind == "attack" else []
-    fields_ += [(f, method_param(*m)) for f, m in METHOD_FIELDS.items() if m[0] == kind]
+    fields_ += [(f, param_spec(*m)) for f, m in METHOD_FIELDS.items() if m[0] == kind]
     out = []
     for name, spec in fields_:
         problem = _param_problem(spec, getattr(s, name))

@@ -21,6 +21,7 @@ from rsdesk.gui.models.configs import (
     DictionaryInfo,
     attack_names,
     defense_names,
+    param_spec,
     param_specs,
 )
 from rsdesk.gui.models.settings import Settings
@@ -87,7 +88,7 @@ class AppState(QObject):
     def set_attack_param(self, param: str, value: object, attack: str | None = None) -> None:
         """Set one parameter (checked by the core's Param spec; ValueError names the range)."""
         name = attack or self._attack
-        spec = {p.name: p for p in param_specs("attack", name)}[param]
+        spec = param_spec("attack", name, param)
         coerced = spec.coerce(value)
         if self._attack_values[name].get(param) != coerced:
             self._attack_values[name][param] = coerced
@@ -137,7 +138,7 @@ class AppState(QObject):
 
     def set_defense_param(self, param: str, value: object, defense: str | None = None) -> None:
         name = defense or self._defense
-        spec = {p.name: p for p in param_specs("defense", name)}[param]
+        spec = param_spec("defense", name, param)
         coerced = spec.coerce(value)
         limit = self.param_limits(name).get(param)
         if limit is not None and coerced > limit:
