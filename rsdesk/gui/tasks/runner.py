@@ -57,7 +57,8 @@ class Job(QObject):
     """GUI-side handle on one background task. Signals are delivered on the GUI thread.
 
     Every background task reports in these shapes: ``progress(fraction, message)``, ``partial(value)``,
-    ``succeeded(result)``, ``failed(message, details)``, ``cancelled()``, then always ``finished()``.
+    ``succeeded(result)``, ``failed(message, details)``, ``cancelled()``, then always ``finished()``, after
+    which the handle deletes itself: keep no reference past ``finished`` (wait on ``done`` instead).
     """
 
     progress = Signal(float, str)
