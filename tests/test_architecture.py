@@ -101,9 +101,9 @@ def test_importing_and_running_the_core_loads_no_qt(tmp_path):
     code = f"""
 import importlib, json, pkgutil, sys
 import rsdesk.core
-names = sorted(m.name for m in pkgutil.iter_modules(rsdesk.core.__path__))
+names = sorted(m.name for m in pkgutil.walk_packages(rsdesk.core.__path__, "rsdesk.core."))
 for n in names:
-    importlib.import_module("rsdesk.core." + n)
+    importlib.import_module(n)
 import rsdesk.cli
 # run a real command too: the CLI's lazy imports must not pull Qt in either
 code = rsdesk.cli.main(["classify", "--json", {str(ROOT / "resources" / "samples" / "coffee.jpg")!r}])
@@ -118,7 +118,11 @@ print(json.dumps({{"modules": names, "qt": qt, "code": code}}))
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["code"] == 0
-    expected = sorted(p.stem for p in CORE.glob("*.py") if p.stem != "__init__")
+    expected = sorted(
+        ".".join(("rsdesk", "core", *p.relative_to(CORE).with_suffix("").parts)).removesuffix(".__init__")
+        for p in CORE.rglob("*.py")
+        if p != CORE / "__init__.py"
+    )
     assert result["modules"] == expected
     assert result["qt"] == []
 

@@ -430,8 +430,9 @@ def _labelled_folder(tmp_path: Path) -> Path:
     return folder
 
 
-def test_evaluate_prints_a_table(capsys, tmp_path):
+def test_evaluate_prints_its_tables_and_writes_a_run_directory(capsys, tmp_path):
     folder = _labelled_folder(tmp_path)
+    out = tmp_path / "run"
     code = main(
         [
             "evaluate",
@@ -442,50 +443,47 @@ def test_evaluate_prints_a_table(capsys, tmp_path):
             "4",
             "--defenses",
             "none,jpeg",
+            "--out",
+            str(out),
             "--quiet",
         ]
     )
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    lines = captured.out.strip().splitlines()
-    assert lines[0].startswith("2 images, attack fgsm, classifier EfficientNet-Lite0")
-    assert lines[1].split() == ["defense", "clean", "ε", "4"]
-    assert lines[2].startswith("No defense")
-    assert lines[2].split()[2] == "100.0%"  # both images are classified correctly when clean
-    assert lines[3].split()[:2] == ["JPEG", "compression"]
-    assert lines[4].startswith("attack success on the bare classifier: 0: 0%, 4: ")
-    assert lines[5].strip() == "JPEG compression (quality=75)"  # the parameters of each defense
-    assert len(lines) == 6
+    text = captured.out
+    assert "Counted: 2 of 2 images: those the classifier gets right when clean" in text
+    assert "| defense | clean | FGSM ε 4/255 |" in text
+    assert "| No defense | 100 (" in text  # both images are classified correctly when clean
+    assert "| JPEG compression |" in text
+    assert f"run directory: {out}" in text
+    assert (out / "results.csv").is_file() and (out / "figures" / "evaluate.png").is_file()
 
 
-def test_evaluate_json(capsys, tmp_path):
+def test_evaluate_json_is_the_summary_on_one_line(capsys, tmp_path):
     folder = _labelled_folder(tmp_path)
     code = main(
-        [
-            "evaluate",
-            str(folder),
-            "--attack",
-            "fgsm",
-            "--strengths",
-            "2",
-            "--defenses",
-            "none",
-            "--quiet",
-            "--json",
-        ]
+        ["evaluate", str(folder), "--attack", "fgsm", "--strengths", "2", "--defenses", "none", "--json"]
     )
+    captured = capsys.readouterr()
     assert code == 0
-    (res,) = _records(capsys.readouterr().out)
-    assert res["attack"] == "fgsm" and res["strengths"] == [0.0, 2.0] and res["n_images"] == 2
-    assert res["accuracy"]["none"][0] == 1.0
+    (res,) = _records(captured.out)
+    assert res["n_images"] == 2 and res["protocol"] == "correct-only"
+    cell = next(c for c in res["cells"] if c["strength"] == 0 and c["defense"] == "none")
+    assert (cell["n"], cell["accuracy"]) == (2, 1.0)
+    assert {c["name"] for c in res["checks"]}
+    assert "evaluate" in captured.err  # progress goes to stderr even with --json
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--defenses", "none,magic"], "error: unknown defense 'magic'"),
+        (["--defenses", "none,magic"], "error: defense 'magic': unknown defense 'magic'"),
         (["--attack", "nope"], "error: unknown attack 'nope'"),
-        (["--set", "jpeg.quality=0", "--defenses", "jpeg"], "error: quality must be within 1…100"),
+        (["--set", "jpeg.quality=0", "--defenses", "jpeg"], "error: defense 'jpeg': quality must be within"),
+        (["--limit", "0"], "error: --limit must be at least 1, got 0"),
+        (["--strengths", "abc"], "error: --strengths: 'abc' is not a number"),
+        (["--plan", "paper-fig9"], "error: --plan: 'paper-fig9' is neither a preset"),
+        (["--attacks", "cw", "--l2-strengths", "8"], "error: experiment 'evaluate': cw takes d"),
     ],
 )
 def test_evaluate_errors(capsys, tmp_path, args, message):

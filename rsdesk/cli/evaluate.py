@@ -1,18 +1,22 @@
-"""``rsdesk evaluate``: top-1 accuracy of defenses under attack on labelled images."""
+"""``rsdesk evaluate``: accuracy of defenses under attack on labelled images, into a run directory.
+
+The options build a plan (or ``--plan`` names a preset or a plan file); the core's evaluation engine runs it
+into ``--out`` (resuming whatever that directory already holds) and writes results.csv, summary.json,
+summary.md and the figures. The command prints summary.md's tables, or with ``--json`` summary.json as
+one line.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Any
 
-from rsdesk.cli.output import load_model, print_error
+from rsdesk.cli.output import print_error
 from rsdesk.cli.progress import ProgressBar, write_line
-
-if TYPE_CHECKING:
-    from rsdesk.core.defenses import Defense
-    from rsdesk.core.evaluate import SweepResult
 
 NO_LABELS = "no labelled images (need labels.csv beside them or an ImageNet synset in each file name)"
 
@@ -29,69 +33,135 @@ def parse_defense_set(values: Sequence[str] | None) -> dict[str, dict[str, objec
     return per_defense
 
 
-def build_defenses(args: argparse.Namespace) -> dict[str, Defense]:
-    """The ``--defenses`` list, built and checked up front; keyed by name (JSON) or title (table), a
-    repeated defense numbered (``#2``) so that both columns survive."""
-    from rsdesk.core.defenses import create_defense
+def _numbers(text: str | None, option: str) -> list[float]:
+    if text is None:
+        return []
+    out = []
+    for part in text.split(","):
+        if part.strip():
+            try:
+                out.append(float(part))
+            except ValueError:
+                raise ValueError(f"{option}: {part.strip()!r} is not a number") from None
+    return out
 
+
+def plan_from_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The plan the options describe: one experiment, every attack × its strengths × every defense."""
+    from rsdesk.core.attacks import attack_class
+
+    names = [n.strip() for n in (args.attacks or args.attack or "bim").split(",") if n.strip()]
+    linf = _numbers(args.strengths, "--strengths")
+    l2 = _numbers(args.l2_strengths, "--l2-strengths")
+    attacks: dict[str, Any] = {}
+    grid: dict[str, list[float]] = {}
+    any_linf = any(attack_class(n).strength.param == "eps" for n in names)
+    for n in names:
+        cls = attack_class(n)
+        params = {}
+        if args.steps is not None and any(p.name == "steps" for p in cls.PARAMS):
+            params["steps"] = args.steps
+        spec: dict[str, Any] = {"attack": cls.name, "params": params}
+        key = cls.name
+        if args.source and not cls.defense_aware:
+            key = f"{cls.name}@{args.source.split('/')[-1]}"
+            spec.update(source=args.source, source_weights=args.source_weights, threat="transfer")
+        attacks[key] = spec
+        is_d = cls.strength.param == "d"
+        grid[key] = (l2 or (linf if not any_linf else [])) if is_d else linf
+        if not grid[key]:
+            raise ValueError(f"--l2-strengths: give the d values for {cls.short_title} (e.g. 0.01,0.1,0.2)")
     per_defense = parse_defense_set(args.set)
-    defenses: dict[str, Defense] = {}
+    defenses: dict[str, Any] = {}
     for name in [n.strip() for n in args.defenses.split(",") if n.strip()]:
-        d = create_defense(name, per_defense.get(name, {}), dictionary=args.dictionary, device=args.device)
-        key = d.name if args.json else d.title
-        n = 2
-        while key in defenses:  # the same defense twice (e.g. with different --set values)
-            key = f"{d.name if args.json else d.title} #{n}"
-            n += 1
-        defenses[key] = d
-    return defenses
+        spec = {"defense": name, "params": per_defense.pop(name, {})}
+        if args.dictionary:
+            from rsdesk.core.defenses import defense_class
+
+            if defense_class(name).needs_dictionary:
+                spec["dictionary"] = args.dictionary
+        defenses[name] = spec
+    if per_defense:
+        raise ValueError(f"--set names a defense not in --defenses: {', '.join(per_defense)}")
+    return {
+        "attacks": attacks,
+        "defenses": defenses,
+        "quantize": args.quantize,
+        "experiments": [
+            {
+                "name": "evaluate",
+                "kind": "curves",
+                "title": "Accuracy vs attack strength",
+                "attacks": grid,
+                "defenses": list(defenses),  # "none" is the reference row of every experiment anyway
+            }
+        ],
+    }
 
 
-def _print_table(
-    args: argparse.Namespace, res: SweepResult, title: str, defenses: dict[str, Defense]
-) -> None:
-    """The text report: a header, the accuracy table, the attack's own success, each defense's settings."""
-    write_line(f"{res.n_images} images, attack {args.attack}, classifier {title}, {res.seconds:.0f} s")
-    write_line(res.table())
-    write_line(
-        "attack success on the bare classifier: "
-        + ", ".join(
-            f"{s:g}: " + ("n/a (attacked through each defense)" if a != a else f"{100 * a:.0f}%")
-            for s, a in zip(res.strengths, res.attack_success)
-        )
-    )
-    for d in defenses.values():
-        if d.values:
-            write_line(f"  {d.describe()}")
+def build_plan(args: argparse.Namespace) -> dict[str, Any]:
+    """``--plan`` (a preset name or a JSON file) or the plan the options describe."""
+    from rsdesk.core.evaluation import PRESETS, load_plan_file, preset
+
+    if args.plan:
+        data = preset(args.plan, args.source, args.source_weights) if args.plan in PRESETS else None
+        if data is None:
+            if not Path(args.plan).is_file():
+                raise ValueError(
+                    f"--plan: {args.plan!r} is neither a preset ({', '.join(PRESETS)}) nor a file"
+                )
+            data = load_plan_file(args.plan)
+    else:
+        data = plan_from_options(args)
+    if args.all_images:
+        data["protocol"] = "all"
+    return data
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load the labelled images, sweep attack strengths × defenses, print the table (or one JSON object)."""
-    from rsdesk.core.datasets import load_labelled_set
-    from rsdesk.core.evaluate import sweep
+    """Run (or resume) the evaluation; print its tables, or summary.json as one line with ``--json``."""
+    from rsdesk.core.evaluation import collect_images, run_evaluation
+    from rsdesk.core.evaluation.report import markdown
 
-    model = load_model(args)
-    data = load_labelled_set(args.folder, limit=args.limit, on_problem=print_error)
-    if not data.images:
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit must be at least 1, got {args.limit}")
+    plan = build_plan(args)
+    problems: list[str] = []
+
+    def problem(text: str) -> None:
+        problems.append(text)
+        print_error(text)
+
+    items = collect_images(args.folder, limit=args.limit, on_problem=problem)
+    if not items:
         print_error(NO_LABELS)
         return 1
-    defenses = build_defenses(args)
-    strengths = [float(s) for s in args.strengths.split(",") if s.strip()]
-    attack_params = {"steps": args.steps} if args.steps else {}
-    with ProgressBar("evaluate", not args.quiet) as bar:
-        res = sweep(
-            model,
-            data.images,
-            data.labels,
-            args.attack,
-            strengths,
-            defenses,
-            attack_params,
-            quantize_adversarial=args.quantize,
-            progress=bar,
-        )
+    temp = None if args.out else tempfile.TemporaryDirectory(prefix="rsdesk-eval-")
+    out = Path(args.out) if args.out else Path(temp.name)  # type: ignore[union-attr]
+    try:
+        with ProgressBar("evaluate", not args.quiet) as bar:
+            summary = run_evaluation(
+                plan,
+                items,
+                out,
+                classifier=args.classifier,
+                weights=args.weights,
+                device=args.device,
+                ray=args.ray,
+                progress=bar,
+                on_problem=problem,
+            )
+    except KeyboardInterrupt:
+        if args.out:
+            print_error(f"interrupted: finished results are kept in {out}; run the same command to resume")
+        raise
+    finally:
+        if temp is not None:
+            temp.cleanup()
     if args.json:
-        write_line(json.dumps(res.as_dict()))
+        write_line(json.dumps(summary, allow_nan=False, default=str, separators=(",", ":")))
     else:
-        _print_table(args, res, model.spec.title, defenses)
-    return 1 if data.problems else 0
+        write_line(markdown(summary).rstrip())
+        if args.out:
+            write_line(f"\nrun directory: {out} (results.csv, summary.json, summary.md, figures/)")
+    return 1 if problems else 0

@@ -100,12 +100,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output .npz")
     p.add_argument("--quiet", action="store_true")
 
-    p = sub.add_parser("evaluate", help="top-1 accuracy of defenses under attack on labelled images")
+    p = sub.add_parser(
+        "evaluate",
+        help="accuracy of defenses under attack on labelled images, into a resumable run directory",
+    )
     p.add_argument("folder", nargs="+", help="labelled images (labels.csv beside them or synsets in names)")
-    p.add_argument("--attack", default="bim")
-    p.add_argument("--strengths", default="8", help="comma-separated ε (/255), or d for cw (e.g. 2,8,14)")
-    p.add_argument("--steps", type=int)
-    p.add_argument("--defenses", default="none,regionsparse,jpeg,squeeze,tvm,bilateral,nlm")
+    p.add_argument("--attacks", help="comma-separated attacks: fgsm, bim, mifgsm, cw, bpda (default bim)")
+    p.add_argument("--attack", help=argparse.SUPPRESS)  # the one-attack spelling of earlier versions
+    p.add_argument(
+        "--strengths",
+        default="8",
+        help="comma-separated ε in /255 for L∞ attacks (default 8); d for L2 attacks when no L∞ attack runs",
+    )
+    p.add_argument("--l2-strengths", help="comma-separated d = ‖δ‖₂/‖x‖₂ for CW-L2 (e.g. 0.01,0.14,0.2)")
+    p.add_argument("--steps", type=int, help="iterations of every iterative attack")
+    p.add_argument("--defenses", default="none,regionsparse,jpeg,squeeze,tvm")
     p.add_argument("--dictionary", help="RegionSparse dictionary .npz ('random': the noTR ablation)")
     p.add_argument(
         "--set",
@@ -113,8 +122,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DEFENSE.NAME=VALUE",
         help="defense parameter, e.g. regionsparse.k=3",
     )
+    p.add_argument(
+        "--plan",
+        help="a plan file (JSON) or a preset: paper-fig4, paper-fig5, paper-fig8, paper-table2, "
+        "paper-bpda, paper-frontier, paper-all, demo",
+    )
+    p.add_argument(
+        "--out", metavar="RUN_DIR", help="run directory (resumed if it exists); default: temporary"
+    )
+    p.add_argument("--all-images", action="store_true", help="count images the classifier gets wrong clean")
+    p.add_argument("--source", help="transfer attacks: craft on this classifier (e.g. efficientnet-lite2)")
+    p.add_argument("--source-weights", help="weights file of the --source classifier")
+    p.add_argument("--ray", metavar="ADDRESS", help="run on a Ray cluster ('local': a private one here)")
     p.add_argument("--quantize", action="store_true", help="round adversarial images to 8 bits first")
-    p.add_argument("--limit", type=int, help="use only the first N images")
+    p.add_argument("--limit", type=int, help="use only the first N labelled images")
     _add_model_args(p)
     return parser
 

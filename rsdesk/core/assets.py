@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from importlib import resources
 from pathlib import Path
 
@@ -25,6 +27,36 @@ def resource_path(*parts: str) -> Path:
 def default_dictionary_path() -> Path:
     """The bundled RegionSparse dictionary (see ``resources/PROVENANCE.md``)."""
     return resource_path("default_dictionary.npz")
+
+
+#: The paper's Fig. 4 ablation dictionaries, trained like the default one but for one step
+#: (``scripts/build_default_dictionary.py``): noIS without image smoothing (h = 0), noPN without patch
+#: normalization (the purifier must then run with ``normalize=False`` too). Name → path in the resources.
+ABLATION_DICTIONARIES: dict[str, str] = {
+    "noIS": "dictionaries/noIS.npz",
+    "noPN": "dictionaries/noPN.npz",
+}
+
+
+def bundled_dictionary_path(name: str) -> Path:
+    """A bundled dictionary by name: ``default`` (or ``bundled``), ``noIS`` or ``noPN``; case-insensitive."""
+    key = name.strip().lower()
+    if key in ("default", "bundled"):
+        return default_dictionary_path()
+    for ablation, rel in ABLATION_DICTIONARIES.items():
+        if key == ablation.lower():
+            return resource_path(*rel.split("/"))
+    known = ", ".join(["default", "bundled", *ABLATION_DICTIONARIES])
+    raise ValueError(f"unknown bundled dictionary {name!r}; choose one of {known}")
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks (weights and dictionaries recorded by evaluations)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def sample_image_paths() -> list[Path]:

@@ -255,6 +255,24 @@ def sign_iterations(
     return adv.detach()
 
 
+def scale_perturbation(
+    x: torch.Tensor, adv: torch.Tensor, d: float, at_least_one: bool = True
+) -> torch.Tensor:
+    """Scale each image's perturbation by τ so that ‖δ‖₂/‖x‖₂ reaches ``d``, then clip to [0, 1].
+
+    ``at_least_one``: τ ≥ 1, as the paper does for CW-L2 (a perturbation already past d is kept). Without
+    it the perturbation is also shrunk, which is how an L∞ attack is measured in d. An unperturbed image
+    stays as it is. Clipping can leave d slightly below the request; the evaluation records the real d.
+    """
+    delta = adv - x
+    cur = delta.flatten(1).norm(dim=1) / x.flatten(1).norm(dim=1).clamp_min(1e-12)
+    tau = float(d) / cur.clamp_min(1e-12)
+    if at_least_one:
+        tau = torch.clamp(tau, min=1.0)
+    tau = torch.where(cur > 0, tau, torch.ones_like(tau))
+    return torch.clamp(x + tau.view(-1, 1, 1, 1) * delta, 0.0, 1.0)
+
+
 EPS = Param("eps", "ε (/255)", 8.0, 0.0, 255.0, "L∞ budget in 1/255 units")
 STEPS = Param("steps", "steps", 10, 1, 10000, integer=True)
 ALPHA = Param("alpha", "step size (/255)", None, 0.0, 255.0, "default ε / steps", optional=True)

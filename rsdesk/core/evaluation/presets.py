@@ -1,0 +1,272 @@
+"""Where plans come from besides the command line's options: plan files, and the paper's grids as presets
+(``--plan paper-fig5`` …). A preset is plain plan JSON, the same a user's file holds, so
+``rsdesk evaluate --plan paper-fig4 --out R`` and R/plan.json show exactly what ran.
+
+Strengths are the paper's: L∞ ε ∈ [2, 22] (/255) for FGSM and BIM, relative L2 distance d ∈ [0.01, 0.2] for
+CW-L2 and MI-FGSM (the paper scales MI-FGSM's perturbation to d as it does CW-L2's).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from rsdesk.core.evaluation.plan import PlanError
+
+LINF_FIG5 = [2, 6, 10, 14, 18, 22]
+D_FIG5 = [0.01, 0.05, 0.1, 0.14, 0.2]
+LINF_TABLE = [2, 14, 22]
+D_TABLE = [0.01, 0.14, 0.2]
+DEFENSES = ["regionsparse", "jpeg", "squeeze", "tvm"]
+DEFAULT_SOURCE = "efficientnet-lite2"
+
+#: CW-L2 as the paper ran it (κ = 0, c = 0.1), with the step budget a 2-core machine affords; every d of an
+#: image scales the same crafted perturbation (τ ≥ 1), so one CW run serves all of them.
+CW = {"attack": "cw", "params": {"c": 0.1, "steps": 30, "lr": 0.01}}
+#: MI-FGSM measured in d: crafted at ε 16/255, then its perturbation scaled to each d.
+MI_D = {"attack": "mifgsm", "strength": "d", "params": {"eps": 16, "steps": 10}}
+BIM = {"attack": "bim", "params": {"steps": 10}}
+
+#: Each defense over the knob that trades its clean accuracy for robustness (own keys, so that a merged plan
+#: keeps the single operating points of the other experiments).
+FRONTIER_SWEEPS = {
+    "regionsparse-k": {"defense": "regionsparse", "sweep": {"k": list(range(1, 13))}},
+    "jpeg-quality": {"defense": "jpeg", "sweep": {"quality": [10, 20, 30, 50, 75, 90]}},
+    "squeeze-bits": {"defense": "squeeze", "sweep": {"bits": [2, 3, 4, 5, 6]}},
+    "tvm-lam": {"defense": "tvm", "sweep": {"lam": [0.1, 0.3, 0.5, 1.0, 2.0]}},
+    "bilateral-sigma": {"defense": "bilateral", "sweep": {"sigma_color": [25, 50, 75, 100, 150]}},
+}
+
+#: Table II of the paper (Inception-v3 on ImageNet), printed beside ours: accuracy in %.
+PAPER_TABLE2 = {
+    "paper: RegionSparse (Inception-v3)": {
+        "clean": 84,
+        "fgsm": {"2": 75, "14": 60, "22": 55},
+        "bim": {"2": 78, "14": 70, "22": 67},
+        "cw": {"0.01": 83, "0.14": 80, "0.2": 76},
+        "mifgsm": {"0.01": 81, "0.14": 75, "0.2": 68},
+    },
+    "paper: no defense (Inception-v3)": {
+        "fgsm": {"2": 25, "14": 22, "22": 24},
+        "bim": {"2": 15, "14": 0, "22": 0},
+    },
+}
+
+
+def _attacks() -> dict[str, Any]:
+    return {
+        "fgsm": {"attack": "fgsm"},
+        "bim": copy.deepcopy(BIM),
+        "cw": copy.deepcopy(CW),
+        "mifgsm": copy.deepcopy(MI_D),
+    }
+
+
+def _defenses() -> dict[str, Any]:
+    return {"none": {}, **{d: {} for d in DEFENSES}}
+
+
+def fig5() -> dict[str, Any]:
+    return {
+        "attacks": _attacks(),
+        "defenses": _defenses(),
+        "experiments": [
+            {
+                "name": "fig5",
+                "kind": "curves",
+                "title": "Accuracy vs attack strength, gray-box (Fig. 5)",
+                "attacks": {"fgsm": LINF_FIG5, "bim": LINF_FIG5, "cw": D_FIG5, "mifgsm": D_FIG5},
+                "defenses": DEFENSES,
+            }
+        ],
+    }
+
+
+def table2() -> dict[str, Any]:
+    grid = {"fgsm": LINF_TABLE, "bim": LINF_TABLE, "cw": D_TABLE, "mifgsm": D_TABLE}
+    return {
+        "attacks": _attacks(),
+        "defenses": _defenses(),
+        "experiments": [
+            {
+                "name": "table2",
+                "kind": "table",
+                "title": "RegionSparse alone, gray-box (Table II)",
+                "attacks": grid,
+                "defenses": ["regionsparse"],
+                "reference": PAPER_TABLE2,
+            },
+            {
+                "name": "graybox",
+                "kind": "curves",
+                "title": "Every defense at the Table II strengths, gray-box",
+                "attacks": grid,
+                "defenses": DEFENSES,
+            },
+        ],
+    }
+
+
+def fig4() -> dict[str, Any]:
+    ablations = {
+        "Region": {"defense": "regionsparse"},
+        "noTR": {"defense": "regionsparse", "dictionary": "random"},
+        "noIS": {"defense": "regionsparse", "dictionary": "noIS"},
+        "noPN": {"defense": "regionsparse", "dictionary": "noPN", "params": {"normalize": False}},
+        "noBS": {"defense": "regionsparse", "params": {"background_filter": False}},
+        "Whole": {"defense": "regionsparse", "params": {"localize": False}},
+    }
+    return {
+        "attacks": _attacks(),
+        "defenses": {"none": {}, **ablations},
+        "experiments": [
+            {
+                "name": "fig4",
+                "kind": "bars",
+                "title": "Ablations: L∞ 10/255 and d 0.1 (Fig. 4)",
+                "attacks": {"fgsm": [10], "bim": [10], "cw": [0.1], "mifgsm": [0.1]},
+                "defenses": list(ablations),
+            }
+        ],
+    }
+
+
+def fig8(source: str | None = None, source_weights: str | None = None) -> dict[str, Any]:
+    src = source or DEFAULT_SOURCE
+    tag = src.split("/")[-1].replace("efficientnet-", "")
+    attacks = {}
+    for key, spec in _attacks().items():
+        attacks[f"{key}@{tag}"] = {
+            **spec,
+            "source": src,
+            "source_weights": source_weights,
+            "threat": "transfer",
+        }
+    return {
+        "attacks": attacks,
+        "defenses": _defenses(),
+        "experiments": [
+            {
+                "name": "fig8",
+                "kind": "bars",
+                "title": f"Transferred from {src}: L∞ 22/255, d 0.1 (Fig. 8)",
+                "attacks": {
+                    f"fgsm@{tag}": [22],
+                    f"bim@{tag}": [22],
+                    f"cw@{tag}": [0.1],
+                    f"mifgsm@{tag}": [0.1],
+                },
+                "defenses": DEFENSES,
+            }
+        ],
+    }
+
+
+def bpda(limit: int | None = 40) -> dict[str, Any]:
+    return {
+        "attacks": {"bim": copy.deepcopy(BIM), "bpda": {"attack": "bpda", "params": {"steps": 10, "eot": 4}}},
+        "defenses": {**_defenses(), "bilateral": {}},
+        "experiments": [
+            {
+                "name": "bpda",
+                "kind": "bars",
+                "title": "Defense-aware BPDA (EOT 4 through TVM) beside gray-box BIM, ε 8/255",
+                "attacks": {"bim": [8], "bpda": [8]},
+                "defenses": [*DEFENSES, "bilateral"],
+                "limit": limit,
+            }
+        ],
+    }
+
+
+def frontier() -> dict[str, Any]:
+    return {
+        "attacks": {"bim": copy.deepcopy(BIM)},
+        "defenses": {
+            "none": {},
+            **FRONTIER_SWEEPS,
+        },
+        "experiments": [
+            {
+                "name": "frontier",
+                "kind": "frontier",
+                "title": "Robust vs clean accuracy, each defense over its knob (BIM ε 8/255)",
+                "attacks": {"bim": [8]},
+                "defenses": list(FRONTIER_SWEEPS),
+                "frontier": {"attack": "bim", "strength": 8},
+            }
+        ],
+    }
+
+
+def demo() -> dict[str, Any]:
+    """Small enough to run live: FGSM and BIM at two strengths through three defenses."""
+    return {
+        "attacks": {"fgsm": {"attack": "fgsm"}, "bim": {"attack": "bim", "params": {"steps": 5}}},
+        "defenses": {"none": {}, "regionsparse": {}, "jpeg": {}},
+        "experiments": [
+            {
+                "name": "demo",
+                "kind": "curves",
+                "title": "2-minute demo",
+                "attacks": {"fgsm": [4, 12], "bim": [4, 12]},
+                "defenses": ["regionsparse", "jpeg"],
+            }
+        ],
+    }
+
+
+def merge(*plans: dict[str, Any]) -> dict[str, Any]:
+    """Several presets as one plan (their keys must agree, which the parser checks)."""
+    out: dict[str, Any] = {"attacks": {}, "defenses": {}, "experiments": []}
+    for p in plans:
+        for part in ("attacks", "defenses"):
+            for key, spec in p[part].items():
+                if out[part].setdefault(key, spec) != spec:
+                    raise ValueError(f"the plans disagree on {part[:-1]} {key!r}")
+        out["experiments"] += p["experiments"]
+    return out
+
+
+def paper_all(source: str | None = None, source_weights: str | None = None) -> dict[str, Any]:
+    """Everything the benchmark reproduces: Table II's grid for every defense, Fig. 4, Fig. 8, BPDA and
+    the frontier."""
+    return merge(table2(), fig4(), fig8(source, source_weights), bpda(), frontier())
+
+
+PRESETS = {
+    "paper-fig4": fig4,
+    "paper-fig5": fig5,
+    "paper-fig8": fig8,
+    "paper-table2": table2,
+    "paper-bpda": bpda,
+    "paper-frontier": frontier,
+    "paper-all": paper_all,
+    "demo": demo,
+}
+
+
+def preset(name: str, source: str | None = None, source_weights: str | None = None) -> dict[str, Any]:
+    """A preset plan by name; unknown → ValueError listing them."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown plan {name!r}; presets: {', '.join(PRESETS)} (or a plan file)")
+    if name in ("paper-fig8", "paper-all"):
+        return PRESETS[name](source, source_weights)  # type: ignore[call-arg]
+    return PRESETS[name]()
+
+
+def load_plan_file(path: str | Path) -> dict[str, Any]:
+    """A plan file's JSON (``json`` only: a plan never runs code)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PlanError(f"{p.name}: the plan file could not be read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise PlanError(f"{p.name}: not a text file") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PlanError(f"{p.name}: not valid JSON (line {exc.lineno}: {exc.msg})") from None

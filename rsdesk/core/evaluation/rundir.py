@@ -1,0 +1,332 @@
+"""The run directory, the evaluation's public contract (the GUI's Evaluate tab and users' scripts read it).
+
+```
+RUN_DIR/plan.json       everything needed to repeat the run (see engine.describe_run)
+RUN_DIR/results.csv     one row per (image, attack, strength, defense); strength 0 is the clean image
+RUN_DIR/adversarials/   every adversarial image as exact float32 .npy, so adding a defense re-runs no attack
+RUN_DIR/summary.json    accuracies with 95 % Wilson intervals and the checks; summary.md the same as tables
+RUN_DIR/figures/        the figures (PNG)
+```
+
+``results.csv`` is appended and flushed to disk as each unit of work finishes, so a run killed at any
+moment keeps what it finished; a torn last line (power loss mid-write) is dropped when the file is read
+again and cut off before the next append. Every other file is written atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import io
+import json
+import os
+import platform
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rsdesk.core.classifier import classifier_spec
+from rsdesk.core.defenses import defense_class
+from rsdesk.core.evaluation.plan import Plan, PlanError, parse_plan
+from rsdesk.core.images import atomic_write
+
+#: The columns of results.csv, in order. Scripts may rely on these names.
+COLUMNS = (
+    "file",  # the image's id (its path under the folder it was found in)
+    "true_index",
+    "threat",  # graybox, transfer or aware ("clean" rows: the threat of their attack)
+    "source",  # the classifier a transfer attack was crafted on; empty otherwise
+    "attack",  # the plan's attack key
+    "strength",  # ε (/255) or d; 0 = the clean image
+    "defense",  # the plan's defense key
+    "pred_index",  # the classifier's top-1 after the defense
+    "correct",  # 1 when pred_index == true_index
+    "counted",  # 1 when the summary counts this row under the run's protocol
+    "l2",  # ‖x' − x‖₂ in [0, 1] pixel units (0 for clean rows)
+    "linf",  # max |x' − x| in /255 units
+    "d",  # ‖x' − x‖₂ / ‖x‖₂
+    "in_range",  # 1 when the adversarial image is finite and inside [0, 1]
+    "iterations",  # gradient evaluations the attack spent on this image
+    "attack_seconds",  # this image's share of the attack's time (0 when read from the cache)
+    "seconds",  # this row's share of attack + defense + classification time
+)
+_INT = {"true_index", "pred_index", "correct", "counted", "in_range", "iterations"}
+_FLOAT = {"strength", "l2", "linf", "d", "attack_seconds", "seconds"}
+
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ImageItem:
+    """A labelled image of the run: its id in results.csv, where it is, its true class."""
+
+    id: str
+    path: str
+    true_index: int
+
+
+class RunDirError(ValueError):
+    """A run directory that cannot be used (unreadable, or made by a different run)."""
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.+=@\-]", "_", text)[:120]
+
+
+def row_key(row: Mapping[str, Any]) -> tuple[str, str, float, str]:
+    """What identifies a row: (file, attack, strength, defense)."""
+    return (str(row["file"]), str(row["attack"]), float(row["strength"]), str(row["defense"]))
+
+
+class RunDirectory:
+    """Reads and writes one run directory."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    @property
+    def results_path(self) -> Path:
+        return self.path / "results.csv"
+
+    @property
+    def plan_path(self) -> Path:
+        return self.path / "plan.json"
+
+    @property
+    def figures_path(self) -> Path:
+        return self.path / "figures"
+
+    def create(self) -> None:
+        """Make the folder (checking that it can be written) before any work starts."""
+        if self.path.exists() and not self.path.is_dir():
+            raise RunDirError(f"{self.path}: exists and is not a folder")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            probe = self.path / ".rsdesk-write-test"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise RunDirError(
+                f"{self.path}: cannot write the run directory ({exc.strerror or exc})"
+            ) from None
+        # a run killed in the middle of an atomic write leaves its hidden temporary file: ours to remove
+        for tmp in self.path.rglob(".*.tmp"):
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+
+    # ----- plan.json, summary.json, summary.md -------------------------------------------------------
+    def read_json(self, name: str) -> dict[str, Any] | None:
+        p = self.path / name
+        if not p.is_file():
+            return None
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise RunDirError(f"{p}: unreadable ({exc})") from None
+        if not isinstance(data, dict):
+            raise RunDirError(f"{p}: not a JSON object")
+        return data
+
+    def write_json(self, name: str, data: Mapping[str, Any]) -> Path:
+        text = json.dumps(data, indent=1, allow_nan=False)
+        return atomic_write(self.path / name, lambda fh: fh.write(text.encode("utf-8") + b"\n"))
+
+    def write_text(self, name: str, text: str) -> Path:
+        return atomic_write(self.path / name, lambda fh: fh.write(text.encode("utf-8")))
+
+    # ----- results.csv -----------------------------------------------------------------------------
+    def read_rows(self) -> list[dict[str, Any]]:
+        """Every complete row; a torn or malformed line (a write cut short) is dropped."""
+        p = self.results_path
+        if not p.is_file():
+            return []
+        raw = p.read_bytes()
+        if raw and not raw.endswith(b"\n"):
+            raw = raw[: raw.rfind(b"\n") + 1]  # the torn tail
+        rows: list[dict[str, Any]] = []
+        reader = csv.reader(io.StringIO(raw.decode("utf-8", errors="replace")))
+        header = next(reader, None)
+        if header is None:
+            return []
+        if tuple(header) != COLUMNS:
+            raise RunDirError(f"{p}: not an RSDesk results file (its columns differ)")
+        for rec in reader:
+            if len(rec) != len(COLUMNS):
+                continue
+            try:
+                rows.append(_typed(dict(zip(COLUMNS, rec))))
+            except ValueError:
+                continue
+        return rows
+
+    def append_rows(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Append rows and push them to disk before returning (a crash afterwards loses none of them)."""
+        rows = list(rows)
+        if not rows:
+            return
+        p = self.results_path
+        new = not p.is_file() or p.stat().st_size == 0
+        if not new:
+            _cut_torn_tail(p)
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        if new:
+            w.writerow(COLUMNS)
+        for r in rows:
+            w.writerow([_cell(r.get(c, "")) for c in COLUMNS])
+        with open(p, "a", encoding="utf-8", newline="") as fh:
+            fh.write(buf.getvalue())
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    # ----- adversarial images ------------------------------------------------------------------------
+    def adversarial_path(
+        self, attack: str, strength: float | str, image_id: str, via: str | None = None
+    ) -> Path:
+        """Where one adversarial image is cached; ``via``: the defense a defense-aware attack went through;
+        strength ``"base"``: an attack's unscaled result, before it is scaled to each d."""
+        level = strength if isinstance(strength, str) else f"{strength:g}"
+        parts = [_safe(attack)] + ([_safe(via)] if via else []) + [_safe(level)]
+        return self.path.joinpath("adversarials", *parts, _safe(image_id.replace("/", "__")) + ".npy")
+
+    def load_adversarial(self, path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
+        """A cached image, or None when it is missing or not what this run would have written."""
+        if not path.is_file():
+            return None
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError):
+            return None
+        if arr.dtype != np.float32 or tuple(arr.shape) != tuple(shape):
+            return None
+        return arr
+
+    def save_adversarial(self, path: Path, img: np.ndarray) -> None:
+        arr = np.ascontiguousarray(img, dtype=np.float32)
+        atomic_write(path, lambda fh: np.save(fh, arr, allow_pickle=False))
+
+
+def _cut_torn_tail(p: Path) -> None:
+    with open(p, "rb+") as fh:
+        fh.seek(0, os.SEEK_END)
+        size = fh.tell()
+        if size == 0:
+            return
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return
+        back = min(size, 1 << 16)
+        fh.seek(size - back)
+        tail = fh.read(back)
+        fh.truncate(size - back + tail.rfind(b"\n") + 1)
+
+
+def _cell(v: object) -> str:
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return "" if v is None else str(v)
+
+
+def _typed(row: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = dict(row)
+    for c in _INT:
+        out[c] = int(row[c])
+    for c in _FLOAT:
+        out[c] = float(row[c])
+    return out
+
+
+# ----- plan.json: what ran, on what, with which files -------------------------------------------------
+def describe_run(
+    plan: Plan, images: Sequence[ImageItem], classifier: str, weights: str | None
+) -> dict[str, Any]:
+    """plan.json: the plan, the images, and the identity of every model, weights file and dictionary."""
+    from rsdesk import __version__
+    from rsdesk.core.assets import file_sha256
+    from rsdesk.core.classifier import weights_file
+
+    def model_entry(name: str, w: str | None) -> dict[str, Any]:
+        f = weights_file(name, w)
+        return {
+            "name": name,
+            "title": classifier_spec(name).title,
+            "weights": str(f) if f else None,
+            "weights_sha256": file_sha256(f) if f and f.is_file() else None,
+        }
+
+    sources = {(a.source, a.source_weights) for a in plan.attacks.values() if a.threat == "transfer"}
+    dictionaries = {}
+    for key, d in plan.defenses.items():
+        if defense_class(d.name).needs_dictionary:
+            dictionaries[key] = _dictionary_identity(d.dictionary)
+    packages = {}
+    for mod in ("torch", "torchvision", "numpy", "cv2", "sklearn", "scipy", "PIL"):
+        try:
+            packages[mod] = __import__(mod).__version__
+        except (ImportError, AttributeError):
+            packages[mod] = None
+    return {
+        "format": FORMAT_VERSION,
+        "rsdesk": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "packages": packages,
+        "classifier": model_entry(classifier, weights),
+        "sources": [model_entry(str(n), w) for n, w in sorted(sources, key=str)],
+        "dictionaries": dictionaries,
+        "images": [{"id": i.id, "path": i.path, "true_index": i.true_index} for i in images],
+        "plan": plan.as_dict(),
+    }
+
+
+def _dictionary_identity(name: str | None) -> dict[str, Any]:
+    from rsdesk.core.assets import bundled_dictionary_path, file_sha256
+
+    if name == "random":
+        return {"file": None, "sha256": None, "note": "random unit-norm atoms, seed 0 (noTR)"}
+    path = (
+        bundled_dictionary_path(name or "bundled")
+        if name in (None, "bundled", "noIS", "noPN")
+        else Path(name)
+    )
+    return {"file": str(path), "sha256": file_sha256(path)}
+
+
+def open_run(out: RunDirectory, fresh: dict[str, Any]) -> dict[str, Any]:
+    """The run's plan.json: ``fresh`` for a new run; for an existing one, its plan merged with the new
+    entries, after checking that it was made with the same classifier and images."""
+    old = out.read_json("plan.json")
+    if old is None:
+        return fresh
+    for what in ("classifier",):
+        a, b = old.get(what) or {}, fresh[what]
+        if (a.get("name"), a.get("weights_sha256")) != (b["name"], b["weights_sha256"]):
+            raise RunDirError(
+                f"{out.path} holds a run of another classifier ({a.get('name')}); use a new --out"
+            )
+    if [(i["id"], i["true_index"]) for i in old.get("images", [])] != [
+        (i["id"], i["true_index"]) for i in fresh["images"]
+    ]:
+        raise RunDirError(
+            f"{out.path} holds a run on other images; use a new --out (or the same inputs and --limit)"
+        )
+    try:
+        merged = parse_plan(old["plan"]).merged(parse_plan(fresh["plan"]))
+    except (KeyError, PlanError) as exc:
+        raise RunDirError(f"{out.path}/plan.json: {exc}") from None
+    out_plan = dict(old)
+    out_plan["plan"] = merged.as_dict()
+    out_plan["dictionaries"] = {**old.get("dictionaries", {}), **fresh["dictionaries"]}
+    out_plan["sources"] = old.get("sources", []) + [
+        s for s in fresh["sources"] if s not in old.get("sources", [])
+    ]
+    return out_plan

@@ -1,0 +1,260 @@
+"""One unit of evaluation work, done where the classifier lives: in this process, or in a Ray actor.
+
+A :class:`Unit` carries its images (prepared at the classifier's input size) and any cached adversarials, so
+a worker needs no access to the run directory or the user's files: the driver alone reads and writes them,
+and a run on a cluster writes the same files as a local one.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from rsdesk.core.attack_base import scale_perturbation
+from rsdesk.core.attacks import attack_class
+from rsdesk.core.classifier import Classifier, load_classifier
+from rsdesk.core.defenses import Defense, create_defense, defense_class
+from rsdesk.core.evaluation.plan import AttackEntry, DefenseEntry, Plan, parse_plan
+from rsdesk.core.images import quantize
+from rsdesk.core.progress import CancelFn, check_cancel
+
+
+@dataclass
+class Unit:
+    """A shard of images and what to do with it: classify them clean through ``defenses`` (attack None),
+    or attack them at each strength and classify the adversarials through that strength's defenses."""
+
+    index: int
+    ids: list[str]
+    labels: list[int]
+    images: np.ndarray  # B×S×S×3 float32, prepared for the classifier under test
+    attack: str | None = None
+    via: str | None = None  # the defense a defense-aware attack goes through
+    strengths: list[float] = field(default_factory=list)
+    defenses: dict[float, list[str]] = field(default_factory=dict)  # strength (0: clean) → defense keys
+    cached: dict[float | str, np.ndarray] = field(default_factory=dict)  # strength or "base" → B×S×S×3
+    cost: float = 1.0
+
+
+@dataclass
+class UnitResult:
+    """Rows for results.csv (without ``counted``, which the driver decides) and adversarials to cache."""
+
+    unit: Unit
+    rows: list[dict[str, Any]]
+    adversarials: dict[float | str, np.ndarray]  # strength or "base" → B×S×S×3, only newly crafted ones
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """What a worker needs to build its models and defenses (plain data: it travels to Ray actors)."""
+
+    plan: dict[str, Any]
+    classifier: str
+    weights: str | None = None
+    device: str = "cpu"
+    threads: int = 0  # torch threads; 0 keeps torch's default
+    #: channels-last weights: 1.4× faster per attacked image-iteration than the default format at batch 8 on
+    #: 2 CPU cores (benchmarks/bench_eval.py). The same attack: rounding differs, so where a gradient
+    #: component is near zero its sign (and that pixel of the adversarial) can differ.
+    channels_last: bool = True
+
+
+def iterations_of(entry: AttackEntry, randomized_via: bool) -> int:
+    """Gradient evaluations per image: the throughput's unit (known without running the attack)."""
+    p = entry.params
+    if entry.name == "fgsm":
+        return 1
+    if entry.name == "cw":
+        return int(p["steps"]) * int(p["binary_steps"])
+    n = int(p.get("steps", 1))
+    return n * (int(p.get("eot", 1)) if randomized_via else 1)
+
+
+def stable_seed(*parts: object) -> int:
+    """A seed that depends only on its parts (so a resumed run draws what the first attempt drew)."""
+    return zlib.crc32("|".join(map(str, parts)).encode()) & 0x7FFFFFFF
+
+
+class Worker:
+    """The classifier under test, any transfer sources, and every defense of the plan, built once."""
+
+    def __init__(self, config: WorkerConfig) -> None:
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        self.plan: Plan = parse_plan(config.plan)
+        self.device = config.device
+        self.channels_last = config.channels_last
+        self.model = self._load(config.classifier, config.weights)
+        self._sources: dict[tuple[str, str | None], Classifier] = {}
+        self._defenses: dict[str, Defense] = {}
+
+    def source(self, entry: AttackEntry) -> Classifier:
+        if entry.threat != "transfer":
+            return self.model
+        key = (str(entry.source), entry.source_weights)
+        if key not in self._sources:
+            self._sources[key] = self._load(str(entry.source), entry.source_weights)
+        return self._sources[key]
+
+    def _load(self, name: str, weights: str | None) -> Classifier:
+        model = load_classifier(name, weights, self.device)
+        if self.channels_last:
+            model.net.to(memory_format=torch.channels_last)
+        return model
+
+    def defense(self, key: str, seed: int | None = None) -> Defense:
+        """The plan's defense; a randomized one is rebuilt with ``seed`` so each draw is reproducible."""
+        entry = self.plan.defenses[key]
+        if seed is not None and defense_class(entry.name).randomized:
+            return _build(entry, self.device, {"seed": seed})
+        if key not in self._defenses:
+            self._defenses[key] = _build(entry, self.device)
+        return self._defenses[key]
+
+    # ----- the work -------------------------------------------------------------------------------------
+    def run(self, unit: Unit, cancel: CancelFn | None = None) -> UnitResult:
+        if unit.attack is None:
+            rows = []
+            for dkey in unit.defenses.get(0.0, []):
+                rows += self._judge(unit, None, 0.0, dkey, unit.images, np.zeros(len(unit.ids)), cancel)
+            return UnitResult(unit, rows, {})
+        entry = self.plan.attacks[unit.attack]
+        crafted: dict[float | str, np.ndarray] = {}
+        rows: list[dict[str, Any]] = []
+        base = unit.cached.get("base")
+        for strength in unit.strengths:
+            check_cancel(cancel)
+            t0 = time.perf_counter()
+            adv = unit.cached.get(strength)
+            fresh = adv is None
+            if adv is None:
+                if _scaled(entry):
+                    if base is None:
+                        base = self._craft(entry, None, unit, cancel)
+                        crafted["base"] = base
+                    adv = _scale(unit.images, base, strength, exact=entry.scale_to_d)
+                else:
+                    adv = self._craft(entry, strength, unit, cancel)
+                if self.plan.quantize:
+                    adv = np.stack([quantize(a) for a in adv])
+                crafted[strength] = adv
+            per_image = (time.perf_counter() - t0) / len(unit.ids) if fresh else 0.0
+            seconds = np.full(len(unit.ids), per_image)
+            for dkey in unit.defenses.get(strength, []):
+                rows += self._judge(unit, entry, strength, dkey, adv, seconds, cancel)
+        return UnitResult(unit, rows, crafted)
+
+    def _craft(
+        self, entry: AttackEntry, strength: float | None, unit: Unit, cancel: CancelFn | None
+    ) -> np.ndarray:
+        cls = attack_class(entry.name)
+        params = dict(entry.params)
+        if strength is not None:
+            params[cls.strength.param] = strength
+        elif cls.strength.param == "d":
+            params["d"] = None  # the base result; the driver scales it to each d
+        if cls.defense_aware:
+            params["purify"] = self._draws(unit)
+            if not _randomized(self, str(unit.via)):
+                params["eot"] = 1  # the same draw every time: more samples would only cost time
+        attack = cls(**params)
+        model = self.source(entry)
+        x = torch.from_numpy(unit.images).permute(0, 3, 1, 2).contiguous().to(model.device)
+        outs = attack.run(model, x, labels=list(unit.labels), cancel=cancel)
+        return np.stack([o.adversarial for o in outs]).astype(np.float32)
+
+    def _draws(self, unit: Unit) -> Callable[[np.ndarray], np.ndarray]:
+        """The defense a BPDA attack differentiates through; a randomized one draws afresh on every call
+        (that is what EOT averages over), from a seeded stream so a resumed run draws the same."""
+        assert unit.via is not None
+        via = unit.via
+        if not defense_class(self.plan.defenses[via].name).randomized:
+            return self.defense(via)
+        rng = np.random.default_rng(stable_seed(self.plan.seed, "bpda", unit.attack, via, *unit.ids))
+        return lambda img: self.defense(via, int(rng.integers(2**31 - 1)))(img)
+
+    def _judge(
+        self,
+        unit: Unit,
+        entry: AttackEntry | None,
+        strength: float,
+        dkey: str,
+        imgs: np.ndarray,
+        attack_seconds: np.ndarray,
+        cancel: CancelFn | None,
+    ) -> list[dict[str, Any]]:
+        t0 = time.perf_counter()
+        purified = []
+        for img_id, img in zip(unit.ids, imgs):
+            check_cancel(cancel)
+            seed = stable_seed(self.plan.seed, img_id, unit.attack or "clean", strength, dkey)
+            purified.append(self.defense(dkey, seed).purify(img, cancel=cancel).purified)
+        batch = torch.from_numpy(np.stack(purified)).permute(0, 3, 1, 2).contiguous()
+        pred = self.model.probabilities(batch).argmax(1).cpu().numpy()
+        per_image = (time.perf_counter() - t0) / len(unit.ids)
+        delta = (imgs - unit.images).reshape(len(unit.ids), -1).astype(np.float64)
+        norm_x = np.linalg.norm(unit.images.reshape(len(unit.ids), -1).astype(np.float64), axis=1)
+        l2 = np.linalg.norm(delta, axis=1)
+        flat = imgs.reshape(len(unit.ids), -1)
+        ok = np.isfinite(flat).all(1) & (flat.min(1) >= 0) & (flat.max(1) <= 1)
+        iters = (
+            0 if entry is None else iterations_of(entry, unit.via is not None and _randomized(self, unit.via))
+        )
+        rows = []
+        for i, img_id in enumerate(unit.ids):
+            rows.append(
+                {
+                    "file": img_id,
+                    "true_index": unit.labels[i],
+                    "threat": entry.threat if entry else "",
+                    "source": (entry.source or "") if entry else "",
+                    "attack": unit.attack or "",
+                    "strength": float(strength),
+                    "defense": dkey,
+                    "pred_index": int(pred[i]),
+                    "correct": int(pred[i] == unit.labels[i]),
+                    "l2": float(l2[i]),
+                    "linf": float(np.abs(delta[i]).max() * 255.0) if delta.size else 0.0,
+                    "d": float(l2[i] / max(norm_x[i], 1e-12)),
+                    "in_range": int(ok[i]),
+                    "iterations": iters,
+                    "attack_seconds": float(attack_seconds[i]),
+                    "seconds": float(attack_seconds[i] + per_image),
+                }
+            )
+        return rows
+
+
+def _randomized(worker: Worker, dkey: str) -> bool:
+    return defense_class(worker.plan.defenses[dkey].name).randomized
+
+
+def _scaled(entry: AttackEntry) -> bool:
+    """Strength d is reached by scaling one crafted perturbation (CW-L2 as the paper does, or an L∞ attack
+    measured in d), so every d of an image shares one attack run."""
+    return entry.scale_to_d or attack_class(entry.name).strength.param == "d"
+
+
+def _scale(x: np.ndarray, base: np.ndarray, d: float, exact: bool) -> np.ndarray:
+    out = scale_perturbation(torch.from_numpy(x), torch.from_numpy(base), d, at_least_one=not exact)
+    return out.numpy().astype(np.float32)
+
+
+def _build(entry: DefenseEntry, device: str, extra: dict[str, Any] | None = None) -> Defense:
+    """The one builder, with the plan's dictionary names mapped to the bundled files."""
+    dictionary: Any = entry.dictionary
+    if dictionary in ("noIS", "noPN"):
+        from rsdesk.core.assets import bundled_dictionary_path
+
+        dictionary = bundled_dictionary_path(dictionary)
+    elif dictionary == "bundled":
+        dictionary = None
+    params = {**entry.params, **(extra or {})}
+    return create_defense(entry.name, params, dictionary=dictionary, device=device)
