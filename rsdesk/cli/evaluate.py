@@ -123,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
     from rsdesk.core.evaluation import collect_images, run_evaluation
     from rsdesk.core.evaluation.report import markdown
 
+    if args.threads < 0:
+        raise ValueError(f"--threads must be 0 (torch's choice) or more, got {args.threads}")
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be at least 1, got {args.limit}")
     plan = build_plan(args)
@@ -148,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
                 weights=args.weights,
                 device=args.device,
                 ray=args.ray,
+                threads=args.threads,
                 progress=bar,
                 on_problem=problem,
             )

@@ -136,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ray", metavar="ADDRESS", help="run on a Ray cluster ('local': a private one here)")
     p.add_argument("--quantize", action="store_true", help="round adversarial images to 8 bits first")
     p.add_argument("--limit", type=int, help="use only the first N labelled images")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     _add_model_args(p)
     return parser
 

@@ -114,6 +114,7 @@ class Evaluation:
         self.cancel = cancel
         self.on_rows = on_rows
         self.rows: dict[tuple[str, str, float, str], dict[str, Any]] = {}
+        self._counted: dict[str, bool] | None = None
         self._done_cost = 0.0
         self._total_cost = 1.0
 
@@ -124,13 +125,14 @@ class Evaluation:
 
     def counted(self) -> dict[str, bool]:
         """Which images the summary counts: under "correct-only", those the bare classifier gets right."""
+        if self._counted is not None:
+            return self._counted
         none = next(k for k, d in self.plan.defenses.items() if defense_class(d.name).identity)
-        clean = self._clean()
         out = {}
         for img in self.images:
-            row = clean.get((img.id, none))
-            if row is not None:
-                out[img.id] = self.plan.protocol == "all" or bool(row["correct"])
+            key = next((k for a in self.plan.attacks if (k := (img.id, a, 0.0, none)) in self.rows), None)
+            if key is not None:
+                out[img.id] = self.plan.protocol == "all" or bool(self.rows[key]["correct"])
         return out
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
@@ -297,7 +299,7 @@ class Evaluation:
         )
         report(self.progress, 0.0, "starting")
         self._execute(self._make_unit(n, None, None, c, {0.0: d}) for n, (c, d) in enumerate(todo_clean))
-        counted_ids = self.counted()
+        counted_ids = self._counted = self.counted()  # fixed from here on: the clean phase is over
         counted = [i for i in self.images if counted_ids.get(i.id)]
         attack_units = self._attack_units(counted)
         self._total_cost = self._done_cost + sum(self._cost(a, v, len(i), t) for a, v, i, t in attack_units)
