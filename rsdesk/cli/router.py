@@ -141,14 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_gui(images: Sequence[str], screenshot: str | None) -> int:
+def run_gui(images: Sequence[str], screenshot: str | None, open_run: str | None = None) -> int:
     """Start the window; Qt is imported only here, so a machine without its libraries still runs commands."""
     try:
         from rsdesk.gui.app import run
     except ImportError as exc:  # e.g. Qt's system libraries missing
         print_error(f"the GUI cannot start: {exc}")
         return 1
-    return run(list(images), screenshot=screenshot)
+    return run(list(images), screenshot=screenshot, open_run=open_run)
 
 
 #: Sub-command name → its ``run(args) -> exit code``.
@@ -175,6 +175,11 @@ def build_gui_parser() -> argparse.ArgumentParser:
         metavar="OUT.png",
         help="render the main window offscreen after running the pipeline, then exit",
     )
+    parser.add_argument(
+        "--open-run",
+        metavar="RUN_DIR",
+        help="show this evaluation run directory on the Evaluate tab (with --screenshot: in the PNG)",
+    )
     parser.add_argument("images", nargs="*", help="images or folders to open")
     return parser
 
@@ -185,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # GUI images and sub-commands would share the first position: route on the first word.
     if not argv or argv[0] not in COMMANDS:
         gui_args = build_gui_parser().parse_args(argv)
-        return run_gui(gui_args.images, gui_args.screenshot)
+        return run_gui(gui_args.images, gui_args.screenshot, gui_args.open_run)
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)

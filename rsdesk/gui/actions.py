@@ -1,7 +1,10 @@
 """Every command of the window as a QAction (text, shortcut, tip), and the menus that hold them.
 
 Kept apart from the window so the whole keyboard map reads in one place: ←/→ previous/next image,
-Ctrl+Enter attack, D defense on/off, F11 presentation, Ctrl+E export, Ctrl+, settings, Esc cancel.
+Ctrl+Enter attack, D defense on/off, F11 presentation, Ctrl+E export, Ctrl+, settings, Esc cancel (or leave
+presentation mode). In presentation mode (``views/presentation``) Space steps through the story and
+Backspace steps back, and ←/→ change the image even where a slider or spin box has the focus; those keys
+are no window shortcuts, because outside presentation mode Space and Backspace belong to the focused control.
 """
 
 from __future__ import annotations
@@ -38,6 +41,13 @@ class Actions:
         self.quit = _action(w, "&Quit", ("Ctrl+Q",))
         self.settings = _action(w, "&Settings…", ("Ctrl+,",))
         self.presentation = _action(w, "&Presentation Mode", ("F11",), checkable=True)
+        self.story = _action(
+            w,
+            "Tell the &Story",
+            (),
+            "Presentation mode, one stage per key press: the photo, the attack, the defense (Space; "
+            "Backspace: back)",
+        )
         self.reset_zoom = _action(w, "Reset &Zoom", ("Ctrl+0",), "Fit every panel again (also: double-click)")
         self.prev_image = _action(w, "P&revious Image", ("Left",))
         self.next_image = _action(w, "&Next Image", ("Right",))
@@ -50,6 +60,8 @@ class Actions:
             ("Ctrl+Shift+Return", "Ctrl+Shift+Enter"),
             "Attack and purify every selected image (Ctrl+Shift+Enter)",
         )
+        # rare in a demo: the attack toolbar moves it into its ⚙ popup first when the row is short of room
+        self.attack_selected.setProperty("foldable", True)
         self.cancel = _action(w, "■ &Cancel", ("Esc",), "Cancel the running attack (Esc)")
         self.auto_attack = _action(
             w,
@@ -81,7 +93,7 @@ def install_menus(bar: QMenuBar, a: Actions, extra_view: list[QAction]) -> None:
         file.addSeparator() if item is None else file.addAction(item)
     bar.addMenu("&Edit").addAction(a.settings)
     view = bar.addMenu("&View")
-    for item in (a.presentation, None, a.prev_image, a.next_image, None, a.reset_zoom, *extra_view):
+    for item in (a.presentation, a.story, None, a.prev_image, a.next_image, None, a.reset_zoom, *extra_view):
         view.addSeparator() if item is None else view.addAction(item)
     attack = bar.addMenu("&Attack")
     for item in (a.attack, a.attack_selected, a.cancel, None, a.auto_attack):

@@ -83,7 +83,23 @@ def _quiet_offscreen_warnings() -> None:
     previous = qInstallMessageHandler(handler)
 
 
-def _screenshot(app: object, window: object, out: Path) -> int:
+def show_run(window: object, run_dir: Path, timeout_s: float) -> str:
+    """Open an evaluation run directory on the Evaluate tab and wait until its curves, table and checks are
+    drawn. Returns "" when shown, else what went wrong."""
+    from PySide6.QtCore import QCoreApplication, QEventLoop
+
+    if not window.evaluation.open_run(run_dir):
+        return f"{run_dir} is not an evaluation run directory (plan.json and results.csv)"
+    tab, deadline = window.evaluation.tab, time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        if tab.is_settled():
+            return "" if tab.results.summary is not None else f"the run in {run_dir} could not be read"
+        time.sleep(0.01)
+    return f"the run in {run_dir} was not read"
+
+
+def _screenshot(app: object, window: object, out: Path, open_run: str | None = None) -> int:
     from PySide6.QtCore import QCoreApplication
 
     from rsdesk.gui.models.results import Row, Status
@@ -92,6 +108,8 @@ def _screenshot(app: object, window: object, out: Path) -> int:
     window.resize(*SCREENSHOT_SIZE)
     window.show()
     missing = wait_until_settled(window, SCREENSHOT_TIMEOUT_S)
+    if open_run and not missing:
+        missing = show_run(window, Path(open_run), SCREENSHOT_TIMEOUT_S)
     failed = [r for r in Row if window.results.stage(r).status is Status.FAILED]
     code = 0
     if missing:
@@ -143,8 +161,9 @@ def no_display_message() -> str | None:
     )
 
 
-def run(images: list[str], screenshot: str | None = None) -> int:
-    """Open the window on ``images`` (the bundled samples when empty); with ``screenshot``, save and exit."""
+def run(images: list[str], screenshot: str | None = None, open_run: str | None = None) -> int:
+    """Open the window on ``images`` (the bundled samples when empty); with ``screenshot``, save and exit;
+    with ``open_run``, show that evaluation run directory on the Evaluate tab."""
     if screenshot is None and (problem := no_display_message()):
         print(f"error: {problem}", file=sys.stderr)
         return 1
@@ -160,9 +179,12 @@ def run(images: list[str], screenshot: str | None = None) -> int:
     try:
         window.open_startup(list(images))
         if screenshot:
-            return _screenshot(app, window, Path(screenshot))
+            return _screenshot(app, window, Path(screenshot), open_run)
         window.resize(*SCREENSHOT_SIZE)
+        window.window_layout.restore()  # the last run's layout (never in screenshot mode: see above)
         window.show()
+        if open_run:
+            window.evaluation.open_run(Path(open_run))
         return int(app.exec())
     finally:
         sys.excepthook = previous_hook

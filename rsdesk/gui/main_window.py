@@ -38,10 +38,13 @@ from rsdesk.gui.tasks.gc_guard import GuiThreadGC
 from rsdesk.gui.views.activations import ActivationsView
 from rsdesk.gui.views.attack_controls import AttackControls
 from rsdesk.gui.views.defense_controls import DefenseControls
+from rsdesk.gui.views.evaluate_browse import EvaluationBridge
 from rsdesk.gui.views.gallery import GalleryView
 from rsdesk.gui.views.panels import PanelGrid
 from rsdesk.gui.views.presentation import Presentation
+from rsdesk.gui.views.story import StoryView
 from rsdesk.gui.views.training_status import TrainingStatusWidget
+from rsdesk.gui.views.window_layout import WindowLayout
 from rsdesk.gui.widgets.drop import FileDropTarget
 from rsdesk.gui.widgets.messages import LogView, MessageBar
 
@@ -109,6 +112,8 @@ class MainWindow(FileDropTarget, QMainWindow):
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(self.messages)
         lay.addWidget(split, 1)
+        self.story = StoryView(self.results)  # presentation mode's story steps take the panels' place
+        lay.addWidget(self.story, 1)
         self.setCentralWidget(central)
         self.gallery_view = GalleryView()
         self.gallery_view.setModel(self.gallery)
@@ -130,9 +135,18 @@ class MainWindow(FileDropTarget, QMainWindow):
         self.resizeDocks([self.gallery_dock], [260], Qt.Orientation.Horizontal)
         self._build_status()
         install_menus(self.menuBar(), a, [self.panels.show_delta, self.gallery_dock.toggleViewAction()])
+        # the Evaluate tab, and its links to the gallery, the panels and the File menu
+        run = (self.session.evaluation, lambda: self.session.settings)
+        gallery, parts = (self.gallery, self.gallery_view), (self.importer, self.pipeline, self.state)
+        self.evaluation = EvaluationBridge(run, gallery, parts, files.ask_folder, (self.tabs, split), self)
+        box_lay.insertWidget(0, self.evaluation.filter_bar)
+        self.menuBar().actions()[0].menu().insertAction(a.export, self.evaluation.tab.open_action)
         a.toggle_defense.setChecked(self.state.defense_enabled)
         a.auto_attack.setChecked(self.pipeline.auto_attack)
-        self.presentation = Presentation(self, [self.gallery_dock, self.tabs, self.menuBar()])
+        self.presentation = Presentation(
+            self, [self.gallery_dock, self.tabs, self.menuBar()], self.story, split, a.presentation
+        )
+        self.window_layout = WindowLayout(self, split, self.tabs, self.log.add)  # app.run restores it
 
     def _build_status(self) -> None:
         bar = self.statusBar()
@@ -149,7 +163,9 @@ class MainWindow(FileDropTarget, QMainWindow):
     def _connect(self) -> None:
         a, p, st = self.acts, self.pipeline, self.state
         self.gallery_view.selectionModel().currentChanged.connect(self._on_current)
-        self.gallery_view.files_dropped.connect(self.import_paths)
+        drop_run = self.evaluation.open_dropped  # a dropped run directory opens on the Evaluate tab
+        self.gallery_view.files_dropped.connect(lambda p: drop_run(p) or self.import_paths(p))
+        self.evaluation.message.connect(self.notify)
         self.importer.finished.connect(self._on_imported)
         self.importer.finished.connect(lambda *_: self.statusBar().clearMessage())
         self.importer.progress.connect(
@@ -181,6 +197,8 @@ class MainWindow(FileDropTarget, QMainWindow):
         a.quit.triggered.connect(self.close)
         a.settings.triggered.connect(self.settings_dialog)
         a.presentation.toggled.connect(self._set_presentation)
+        a.story.triggered.connect(self.presentation.story_next)
+        self.presentation.step_image.connect(self.step_image)
         a.reset_zoom.triggered.connect(self.panels.link.reset)
         a.prev_image.triggered.connect(lambda: self.step_image(-1))
         a.next_image.triggered.connect(lambda: self.step_image(+1))
@@ -263,7 +281,8 @@ class MainWindow(FileDropTarget, QMainWindow):
             self.import_paths([folder], select=True)
 
     def paths_dropped(self, paths: list[Path]) -> None:
-        self.import_paths(paths, select=True)
+        if not self.evaluation.open_dropped(paths):
+            self.import_paths(paths, select=True)
 
     # ----- attack ---------------------------------------------------------------------------------------
     def attack_selected(self) -> None:
@@ -362,6 +381,8 @@ class MainWindow(FileDropTarget, QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.session.save_settings()
+        self.acts.presentation.setChecked(False)  # the layout kept is the one outside presentation mode
+        self.window_layout.save()
         if self.shutdown():
             self._gc.stop()  # no worker left that could run the collector off the GUI thread
         super().closeEvent(event)

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QWidget
 from rsdesk.core.assets import default_dictionary_path
 from rsdesk.core.classifier import classifier_spec
 from rsdesk.core.dictionary import Dictionary, DictionaryError, load_dictionary, save_dictionary
+from rsdesk.gui.models.evaluation import EvaluationResults
 from rsdesk.gui.models.gallery import GalleryModel
 from rsdesk.gui.models.results import ResultsModel
 from rsdesk.gui.models.settings import Settings, save_settings
@@ -29,6 +30,7 @@ from rsdesk.gui.models.settings_bridge import (
 )
 from rsdesk.gui.models.state import AppState, DictionaryInfo
 from rsdesk.gui.tasks import stages
+from rsdesk.gui.tasks.evaluation import EvaluationRunner
 from rsdesk.gui.tasks.exporter import NothingToExport, export_current
 from rsdesk.gui.tasks.importer import Importer
 from rsdesk.gui.tasks.pipeline import Pipeline
@@ -69,6 +71,7 @@ class Session(QObject):
             self.runner, self.gallery, self.input_size, self.pipeline.cache.put_image, self
         )
         self.trainer = DictionaryTrainer(self.runner, self)
+        self.evaluation = EvaluationRunner(EvaluationResults(self), self.runner, self)  # the Evaluate tab's
         self.trainer.finished.connect(self._on_trained)
         self.trainer.failed.connect(
             lambda m, d: self.message.emit("error", f"Dictionary training failed: {m}", d)
@@ -76,7 +79,7 @@ class Session(QObject):
         self.trainer.cancelled.connect(
             lambda: self.message.emit("info", "Dictionary training cancelled.", "")
         )
-        for part in (self.pipeline, self.importer):
+        for part in (self.pipeline, self.importer, self.evaluation):
             part.message.connect(self.message)
         self.classifier_error = ""  # set when no classifier could be loaded at all
         #: shown by the window once it is connected (settings file problems, a missing dictionary…)
@@ -210,5 +213,6 @@ class Session(QObject):
     def shutdown(self, msecs: int = 15000) -> bool:
         """Cancel every job (the training too) and wait for their threads; True when all have ended."""
         self.pipeline.stop()
+        self.evaluation.shutdown()  # the sweep process stops; Run resumes it next time
         self.trainer.cancel()
         return self.runner.shutdown(msecs)

@@ -86,3 +86,15 @@ def trainer():
     yield t
     t.cancel()
     assert t.wait(30000), "a training thread was left running"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """After every fixture of a GUI test is torn down (windows closed, qtbot's widgets deleted), collect the
+    garbage here, on the main thread. Otherwise the next test's worker thread may be the one that trips
+    Python's collector and finalize a dead window's QObjects off the GUI thread (a crash Qt cannot survive;
+    the app itself avoids it with gui/tasks/gc_guard while a window is open)."""
+    yield
+    import gc
+
+    gc.collect()

@@ -83,13 +83,15 @@ class DefenseEntry:
 
     @property
     def title(self) -> str:
-        cls = defense_class(self.name)
-        base = cls.short_title
+        """``RegionSparse``; a sweep point ``RegionSparse k 4``; a named variant ``RegionSparse · noBS``."""
+        base = defense_class(self.name).short_title
+        if self.knob is not None:
+            return f"{base} {self.knob} {self.knob_value:g}"
+        if self.key != self.name:
+            return f"{base} · {self.key}"
         if self.dictionary not in (None, "bundled"):
             named = self.dictionary in NAMED_DICTIONARIES
             base += f" [{self.dictionary if named else Path(str(self.dictionary)).stem}]"
-        if self.knob is not None:
-            base += f" {self.knob} {self.knob_value:g}"
         return base
 
     def as_dict(self) -> dict[str, Any]:

@@ -166,6 +166,43 @@ class RunDirectory:
                 continue
         return rows
 
+    def read_rows_since(self, offset: int, max_bytes: int | None = None) -> tuple[list[dict[str, Any]], int]:
+        """The complete rows appended after byte ``offset`` (0: the start, header included) and the offset
+        to pass next time; lets a viewer follow a growing file without reading it all again.
+
+        Same rules as :meth:`read_rows`: a torn last line is left for a later call (the offset stops before
+        it), a malformed line is dropped. An offset past the end of the file means the file was replaced:
+        the returned offset is then 0 (smaller than the one given) and the caller starts over.
+        ``max_bytes`` bounds one call's work (a long file is then read over several calls).
+        """
+        p = self.results_path
+        try:
+            with open(p, "rb") as fh:
+                size = fh.seek(0, os.SEEK_END)
+                if size < offset:
+                    return [], 0
+                fh.seek(offset)
+                raw = fh.read(size - offset if max_bytes is None else min(size - offset, max_bytes))
+                while max_bytes and b"\n" not in raw and offset + len(raw) < size:  # a line > max_bytes
+                    raw += fh.read(max_bytes)
+        except FileNotFoundError:
+            return [], 0
+        end = raw.rfind(b"\n") + 1
+        if end == 0:
+            return [], offset
+        reader = csv.reader(io.StringIO(raw[:end].decode("utf-8", errors="replace")))
+        if offset == 0 and tuple(next(reader, ())) != COLUMNS:
+            raise RunDirError(f"{p}: not an RSDesk results file (its columns differ)")
+        rows: list[dict[str, Any]] = []
+        for rec in reader:
+            if len(rec) != len(COLUMNS):
+                continue
+            try:
+                rows.append(_typed(dict(zip(COLUMNS, rec))))
+            except ValueError:
+                continue
+        return rows, offset + end
+
     def append_rows(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Append rows and push them to disk before returning (a crash afterwards loses none of them)."""
         rows = list(rows)
@@ -211,6 +248,13 @@ class RunDirectory:
     def save_adversarial(self, path: Path, img: np.ndarray) -> None:
         arr = np.ascontiguousarray(img, dtype=np.float32)
         atomic_write(path, lambda fh: np.save(fh, arr, allow_pickle=False))
+
+
+def is_run_directory(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a folder holding an evaluation run (plan.json and results.csv): a dropped folder
+    of that shape is opened as a run, any other folder is imported as images."""
+    p = Path(path)
+    return p.is_dir() and (p / "plan.json").is_file() and (p / "results.csv").is_file()
 
 
 def _cut_torn_tail(p: Path) -> None:

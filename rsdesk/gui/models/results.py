@@ -3,6 +3,8 @@
 The pipeline writes rows; the panel grid (and anything else, e.g. a test) reads them and listens to
 ``dataChanged``. Each row says not only *what* was computed but whether it is current, being recomputed
 (busy), out of date (stale), failed, or switched off — so no view can show an old result as if current.
+A current row may hold a result whose classification is still on its way (the purified image is shown
+first): views show its image; ``result()`` hands out only complete results.
 """
 
 from __future__ import annotations
@@ -47,6 +49,11 @@ class StageState:
     def current(self) -> bool:
         return self.status is Status.CURRENT
 
+    @property
+    def classified(self) -> bool:
+        """Whether the result's predictions are in (False while only its image is)."""
+        return self.result is not None and getattr(self.result, "prediction", None) is not None
+
 
 StatusRole = Qt.ItemDataRole.UserRole + 1
 ResultRole = Qt.ItemDataRole.UserRole + 2
@@ -83,9 +90,9 @@ class ResultsModel(QAbstractListModel):
         return self._rows[row]
 
     def result(self, row: Row) -> object | None:
-        """The row's result only if it is current (what exports and reports may use)."""
+        """The row's result only if it is current and complete (what exports, reports and CAMs may use)."""
         st = self._rows[row]
-        return st.result if st.current else None
+        return st.result if st.current and st.classified else None
 
     def update(self, row: Row, **changes: object) -> None:
         old = self._rows[row]

@@ -2,11 +2,13 @@
 worker and the views read on the GUI thread.
 
 Immutable by convention once handed over, except ``cam`` and ``profile``, which the explain stage fills in
-later on the GUI thread (kept with the result, so a cached result keeps its CAM).
+later on the GUI thread (kept with the result, so a cached result keeps its CAM). A purified image is shown
+before it is classified: a :class:`PurifyResult` without ``prediction`` is that first, image-only part.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +39,7 @@ class OriginalResult:
 
 @dataclass
 class AttackResult:
-    config: AttackConfig
+    config: AttackConfig | CachedAttack
     outcome: AttackOutcome
     image: np.ndarray
     prediction: Prediction  # the bare classifier on the adversarial image
@@ -58,22 +60,69 @@ class PurifyResult:
     defense: DefenseConfig
     title: str
     image: np.ndarray
-    prediction: Prediction
-    judgement: Judgement
     mask: np.ndarray | None
     coverage: float | None
     removed: np.ndarray  # what the defense changed, amplified (mid-grey = unchanged)
     removed_gain: float
     psnr: float  # purified vs. the clean original
-    clean_prediction: Prediction  # the same defense applied to the clean image (the price of defending)
-    clean_correct: bool
     seconds: float
+    # The classification, None in the image-only part that the panel shows first.
+    prediction: Prediction | None = None
+    judgement: Judgement | None = None
+    clean_prediction: Prediction | None = None  # the defense applied to the clean image (its price)
+    clean_correct: bool | None = None
     cam: Heatmap | None = None
     profile: ActivationProfile | None = None
 
     @property
+    def classified(self) -> bool:
+        return self.prediction is not None
+
+    @property
     def recovered(self) -> bool:
-        return self.judgement.verdict is Verdict.RECOVERED
+        return self.judgement is not None and self.judgement.verdict is Verdict.RECOVERED
+
+
+@dataclass(frozen=True)
+class CachedAttack:
+    """Stands in for an :class:`AttackConfig` when the adversarial image was not crafted here but comes
+    from elsewhere (an evaluation's cache): it carries the image and the text that describes it, and its
+    key (the pixels' digest) keeps its cached results apart from every attack the toolbar can run."""
+
+    summary: str  # e.g. "BIM ε 14/255 (from evaluation)"
+    image: np.ndarray = field(compare=False, repr=False)  # float32 H×W×3 at the classifier's input size
+    digest: str = ""
+    name: str = "evaluation"  # what an export's file names say
+    values: tuple = ()
+    target: int | None = None
+    defense_key: tuple | None = None
+    defense_aware: bool = False
+
+    @classmethod
+    def of(cls, image: np.ndarray, summary: str) -> CachedAttack:
+        """A private float32 copy of ``image`` (H×W×3; ValueError otherwise) and its digest."""
+        img = np.array(image, dtype=np.float32, copy=True)
+        if img.ndim != 3 or img.shape[2] != 3 or img.size == 0:
+            raise ValueError(f"an adversarial image must be H×W×3, got shape {img.shape}")
+        return cls(summary, img, hashlib.sha1(img.tobytes()).hexdigest())
+
+    @property
+    def params(self) -> dict[str, object]:
+        return {}
+
+    @property
+    def title(self) -> str:
+        return self.summary
+
+    @property
+    def name_text(self) -> str:
+        return self.summary
+
+    def key(self) -> tuple:
+        return ("cached adversarial", self.summary, self.digest, self.image.shape)
+
+    def describe(self) -> str:
+        return self.summary
 
 
 @dataclass

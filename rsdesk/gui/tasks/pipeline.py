@@ -1,56 +1,45 @@
 """The controller that runs the stages for the current image as superseding background jobs.
 
 Stages, in the one direction data flows: ORIGINAL (load, classify) → ATTACK (attack, classify) → PURIFY
-(purify, classify) → EXPLAIN (CAMs, activation profiles: :class:`Explainer`). Each stage owns one slot of the
-job runner. A new
-request for a stage supersedes the jobs of that stage and every later one (the runner cancels them and drops
-whatever they would still deliver) and greys their rows (stale): a late result of a superseded job can never
-land on the panels. Results are cached by everything they depend on (:class:`StageCache`); parameter edits
-are debounced so a dragged slider starts one job, not fifty.
+(purify: the image first, then classify; :mod:`.purify_stage`) → EXPLAIN (CAMs, activation profiles:
+:class:`Explainer`). Each stage owns one slot of the job runner. A new request for a stage supersedes the
+jobs of that stage and every later one (the runner cancels them and drops whatever they would still deliver)
+and greys their rows (stale): a late result of a superseded job can never land on the panels. Results are
+cached by everything they depend on (:class:`StageCache`); attack edits are debounced so a dragged slider
+starts one attack, not fifty. An adversarial image made elsewhere (an evaluation's cache) can stand in for
+the attack: :meth:`Pipeline.show_cached_adversarial`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from enum import IntEnum
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from rsdesk.core.verdicts import verdict_story
-from rsdesk.gui.models.configs import summary_key
+from rsdesk.gui.models.configs import AttackConfig, summary_key
 from rsdesk.gui.models.results import ResultsModel, Row, Status
-from rsdesk.gui.models.stage_results import AttackResult, OriginalResult, PurifyResult
+from rsdesk.gui.models.stage_results import AttackResult, CachedAttack, OriginalResult
 from rsdesk.gui.models.state import AppState
 from rsdesk.gui.tasks import stages
 from rsdesk.gui.tasks.batch import BatchAttack
 from rsdesk.gui.tasks.cache import StageCache
 from rsdesk.gui.tasks.explainer import Explainer
-from rsdesk.gui.tasks.runner import JobContext, JobRunner
+from rsdesk.gui.tasks.purify_stage import (
+    ATTACK_DEBOUNCE_MS,
+    PURIFY_DEBOUNCE_MS,
+    STAGE_TITLES,
+    PurifyStage,
+    Stage,
+)
+from rsdesk.gui.tasks.purify_stage import stage_slot as _slot
+from rsdesk.gui.tasks.runner import Job, JobContext, JobRunner
+
+__all__ = ["ATTACK_DEBOUNCE_MS", "PURIFY_DEBOUNCE_MS", "STAGE_TITLES", "Pipeline", "Stage"]
 
 
-class Stage(IntEnum):
-    ORIGINAL = 0
-    ATTACK = 1
-    PURIFY = 2
-    EXPLAIN = 3
-
-
-STAGE_TITLES = {
-    Stage.ORIGINAL: "Loading",
-    Stage.ATTACK: "Attack",
-    Stage.PURIFY: "Purify",
-    Stage.EXPLAIN: "CAM",
-}
-ATTACK_DEBOUNCE_MS = 400
-PURIFY_DEBOUNCE_MS = 80
-
-
-def _slot(stage: Stage) -> tuple[str, int]:
-    return ("stage", int(stage))
-
-
-class Pipeline(QObject):
+class Pipeline(PurifyStage, QObject):
     """Runs and supersedes the stages for ``state.image``, writing into a :class:`ResultsModel`."""
 
     message = Signal(str, str, str)  # kind, text, details
@@ -87,6 +76,9 @@ class Pipeline(QObject):
         self.batch.message.connect(self.message)
         self.batch.finished.connect(self._batch_finished)
         self._pending_attack = False
+        # An adversarial image made elsewhere, for this image (shown: it has been the current image since)
+        self._cached_adv: tuple[Path, CachedAttack] | None = None
+        self._cached_shown = False
         self._busy = False
         self._attack_timer = self._timer(ATTACK_DEBOUNCE_MS, self._continue_attack)
         self._purify_timer = self._timer(PURIFY_DEBOUNCE_MS, self._continue_purify)
@@ -105,6 +97,11 @@ class Pipeline(QObject):
     # ----- public requests ------------------------------------------------------------------------------
     def refresh(self) -> None:
         """Start over from the current image (cached stages are reused at once)."""
+        if self._cached_adv is not None:
+            if self._cached_attack() is not None:
+                self._cached_shown = True
+            elif self._cached_shown:
+                self._cached_adv = None  # the user went on to another image: attacks as usual again
         self._supersede(Stage.ORIGINAL)
         self._attack_timer.stop()
         self._purify_timer.stop()
@@ -131,6 +128,7 @@ class Pipeline(QObject):
 
     def attack_now(self) -> None:
         """Attack the current image with the current parameters (re-runs even if a result is cached)."""
+        self._cached_adv = None
         if self.results.result(Row.ORIGINAL) is None:
             self._pending_attack = True  # runs as soon as the original is classified
             return
@@ -144,11 +142,26 @@ class Pipeline(QObject):
         self.batch.start(model, paths, self.state.attack_config(), self.state.defense_config())
         self._update_busy()
 
+    def show_cached_adversarial(self, path: Path, adversarial: np.ndarray, attack_summary: str) -> None:
+        """Make ``adversarial`` (float32 H×W×3 at the classifier's input size, e.g. an evaluation's cached
+        image) the adversarial image of ``path``, subtitled ``attack_summary``, without running the attack:
+        it is classified, purified and classified with the current defense settings as usual. It applies now
+        if ``path`` is the current image, else when it becomes current, and lasts until the user changes the
+        image or the attack settings. ValueError if ``adversarial`` is not H×W×3."""
+        self._cached_adv = (Path(path).resolve(), CachedAttack.of(adversarial, attack_summary))
+        self._cached_shown = self._cached_attack() is not None
+        if not self._cached_shown:
+            return
+        self._pending_attack = False
+        self._attack_timer.stop()
+        self._supersede(Stage.ATTACK)
+        self._continue_attack()
+
     def cancel(self) -> None:
         """Stop the attack (and what follows it) and any batch; what was shown stays, greyed."""
         self.batch.cancel()
         attacking = self.runner.running(_slot(Stage.ATTACK)) is not None
-        purifying = self.runner.running(_slot(Stage.PURIFY)) is not None
+        purifying = self._purifying()
         self._attack_timer.stop()
         self._purify_timer.stop()
         self._pending_attack = False
@@ -180,7 +193,7 @@ class Pipeline(QObject):
 
     def cancellable(self) -> bool:
         """Whether there is an attack (or what follows it, or a batch) that Cancel would stop."""
-        running = any(self.runner.running(_slot(s)) for s in (Stage.ATTACK, Stage.PURIFY))
+        running = self.runner.running(_slot(Stage.ATTACK)) is not None or self._purifying()
         return self.batch.is_running() or self._attack_timer.isActive() or running
 
     def is_idle(self) -> bool:
@@ -199,15 +212,27 @@ class Pipeline(QObject):
         for s in Stage:
             if s >= first:
                 self.runner.supersede(_slot(s))
+        if first <= Stage.PURIFY:
+            self._purify_queued = False
 
-    def _submit(self, stage: Stage, fn: Callable[[JobContext], object], on_result: Callable) -> None:
+    def _submit(
+        self,
+        stage: Stage,
+        fn: Callable[[JobContext], object],
+        on_result: Callable,
+        on_partial: Callable | None = None,
+    ) -> Job:
         job = self.runner.submit(STAGE_TITLES[stage], fn, _slot(stage))
-        # A superseded job delivers none of these (the runner's rule), so each handler sees current work.
+        # A superseded job delivers none of these (the runner's rule), so each handler sees current work;
+        # a partial result always arrives before the job's result.
+        if on_partial is not None:
+            job.partial.connect(on_partial)
         job.progress.connect(lambda f, m: self._on_progress(stage, f, m))
         job.succeeded.connect(lambda r: self._accept(stage, on_result, r))
         job.failed.connect(lambda m, d: self._on_failed(stage, m, d))
         job.finished.connect(self._update_busy)
         self._update_busy()
+        return job
 
     def _accept(self, stage: Stage, on_result: Callable, result: object) -> None:
         on_result(result)
@@ -232,6 +257,7 @@ class Pipeline(QObject):
             or self.batch.is_running()
             or self._attack_timer.isActive()
             or self._purify_timer.isActive()
+            or self._purify_queued
         )
 
     def _update_busy(self) -> None:
@@ -260,11 +286,11 @@ class Pipeline(QObject):
         orig = self.results.result(Row.ORIGINAL)
         if orig is None:
             return self._update_busy()
-        cached = self.cache.attack(orig.path, self.state.attack_config().key())
+        cached = self.cache.attack(orig.path, self._attack_config().key())
         if cached is not None:
             self._supersede(Stage.ATTACK)
             return self._show_attack(cached)
-        if self.auto_attack:
+        if self.auto_attack or self._cached_attack() is not None:
             return self._start_attack()
         self.results.mark_stale(Row.ADVERSARIAL, "press Attack (Ctrl+Enter) to craft an adversarial image")
         self.results.mark_stale(Row.PURIFIED, "no adversarial image yet")
@@ -278,15 +304,25 @@ class Pipeline(QObject):
         model = self.state.classifier
         if orig is None or model is None:
             return
-        cfg = self.state.attack_config()
-        dcfg = self.state.defense_config() if cfg.defense_aware else None
+        cfg = self._attack_config()
         self.results.update(Row.ADVERSARIAL, status=Status.BUSY, progress=0.0, message=cfg.describe())
         self.results.mark_stale(Row.PURIFIED, "waiting for the adversarial image")
-        self._submit(
-            Stage.ATTACK,
-            lambda ctx: stages.run_attack(model, orig, cfg, dcfg, ctx.progress, ctx.cancel),
-            self._attack_done,
-        )
+        dcfg = self.state.defense_config() if cfg.defense_aware else None
+
+        def job(ctx: JobContext) -> AttackResult:
+            if isinstance(cfg, CachedAttack):  # made elsewhere: only classified here
+                return stages.run_cached_adversarial(model, orig, cfg, ctx.progress, ctx.cancel)
+            return stages.run_attack(model, orig, cfg, dcfg, ctx.progress, ctx.cancel)
+
+        self._submit(Stage.ATTACK, job, self._attack_done)
+
+    def _cached_attack(self) -> CachedAttack | None:
+        """The adversarial image made elsewhere that stands in for the attack on the current image."""
+        held, image = self._cached_adv, self.state.image
+        return held[1] if held is not None and image is not None and held[0] == image.resolve() else None
+
+    def _attack_config(self) -> AttackConfig | CachedAttack:
+        return self._cached_attack() or self.state.attack_config()
 
     def _attack_done(self, res: AttackResult) -> None:
         orig = self.results.result(Row.ORIGINAL)
@@ -299,6 +335,7 @@ class Pipeline(QObject):
 
     def _on_attack_changed(self) -> None:
         # Whatever was computed with the old parameters is out of date from this moment on.
+        self._cached_adv = None  # the user asks for an attack of their own
         self._supersede(Stage.ATTACK)
         orig = self.results.result(Row.ORIGINAL)
         if orig is None:
@@ -312,70 +349,8 @@ class Pipeline(QObject):
             self._attack_timer.start()
         self._update_busy()
 
-    # ----- stage: purify ----------------------------------------------------------------------------
-    def _continue_purify(self) -> None:
-        self._purify_timer.stop()
-        orig, adv = self.results.result(Row.ORIGINAL), self.results.result(Row.ADVERSARIAL)
-        dcfg = self.state.defense_config()
-        if not dcfg.enabled:
-            return self._purify_off()
-        if orig is None or adv is None:
-            return self._update_busy()
-        cached = self.cache.purified(orig.path, adv.config.key(), dcfg.key())
-        if cached is not None:
-            self._supersede(Stage.PURIFY)
-            return self._show_purified(cached)
-        self._start_purify()
-
-    def _purify_off(self) -> None:
-        self._supersede(Stage.PURIFY)
-        message = "defense off — press D to turn it on"
-        self.results.update(Row.PURIFIED, status=Status.OFF, result=None, progress=0.0, message=message)
-        orig, adv = self.results.result(Row.ORIGINAL), self.results.result(Row.ADVERSARIAL)
-        if orig is not None and adv is not None:
-            key = summary_key(adv.config, self.state.defense_config())
-            self.summary_changed.emit(orig.path, verdict_story(adv.judgement.verdict), key)
-        self._start_explain()
-
     def _start_explain(self) -> None:
         self.explainer.start()
-        self._update_busy()
-
-    def _start_purify(self) -> None:
-        self._supersede(Stage.PURIFY)
-        orig, adv = self.results.result(Row.ORIGINAL), self.results.result(Row.ADVERSARIAL)
-        model, dcfg = self.state.classifier, self.state.defense_config()
-        if orig is None or adv is None or model is None:
-            return
-        self.results.update(Row.PURIFIED, status=Status.BUSY, progress=0.0, message=dcfg.title)
-        self._submit(
-            Stage.PURIFY,
-            lambda ctx: stages.run_purify(model, orig, adv, dcfg, ctx.progress, ctx.cancel),
-            self._purify_done,
-        )
-
-    def _purify_done(self, res: PurifyResult) -> None:
-        orig, adv = self.results.result(Row.ORIGINAL), self.results.result(Row.ADVERSARIAL)
-        self.cache.put_purified(orig.path, adv.config.key(), res.defense.key(), res)
-        self._show_purified(res)
-
-    def _show_purified(self, res: PurifyResult) -> None:
-        self.results.update(Row.PURIFIED, status=Status.CURRENT, result=res, message="", progress=1.0)
-        orig, adv = self.results.result(Row.ORIGINAL), self.results.result(Row.ADVERSARIAL)
-        story = verdict_story(adv.judgement.verdict, res.judgement.verdict)
-        self.summary_changed.emit(orig.path, story, summary_key(adv.config, res.defense))
-        self._start_explain()
-
-    def _on_defense_changed(self) -> None:
-        if self.state.attack_defense_aware:
-            return self._on_attack_changed()  # an attack crafted through the defense must follow it
-        self._supersede(Stage.PURIFY)
-        if not self.state.defense_enabled:
-            return self._purify_off()  # switching off needs no work: say so at once
-        if self.results.result(Row.ADVERSARIAL) is None:
-            return self._update_busy()
-        self.results.mark_stale(Row.PURIFIED, "defense parameters changed")
-        self._purify_timer.start()
         self._update_busy()
 
     # ----- classifier and batch ---------------------------------------------------------------------

@@ -164,8 +164,10 @@ class Job(QObject):
         except Exception as exc:  # a job's failure is shown in the window, never a crash
             self._w_failed.emit(error_text(exc), traceback.format_exc())
         finally:
-            self.done.set()
+            # post ``finished`` before announcing ``done``: a thread that waits on ``done`` may delete this
+            # job at once, and emitting on a deleted QObject would crash
             self._w_finished.emit()
+            self.done.set()
 
 
 class JobRunner(QObject):

@@ -12,13 +12,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
+from rsdesk.core.attacks import AttackOutcome
 from rsdesk.core.classifier import Classifier, Prediction, load_classifier
 from rsdesk.core.datasets import LabelLookup
 from rsdesk.core.errors import error_text
@@ -27,6 +28,7 @@ from rsdesk.core.images import ImageError, load_image, resize_center_crop, to_ui
 from rsdesk.core.overlays import amplify_difference
 from rsdesk.core.progress import CancelFn, ProgressFn, check_cancel, report, scaled
 from rsdesk.core.verdicts import (
+    Verdict,
     judge_adversarial,
     judge_original,
     judge_purified,
@@ -34,7 +36,13 @@ from rsdesk.core.verdicts import (
     psnr,
 )
 from rsdesk.gui.models.configs import AttackConfig, DefenseConfig
-from rsdesk.gui.models.stage_results import AttackResult, ExplainResult, OriginalResult, PurifyResult
+from rsdesk.gui.models.stage_results import (
+    AttackResult,
+    CachedAttack,
+    ExplainResult,
+    OriginalResult,
+    PurifyResult,
+)
 
 
 class ModelLock:
@@ -191,6 +199,48 @@ def run_attack(
     )
 
 
+def run_cached_adversarial(
+    model: Classifier,
+    original: OriginalResult,
+    config: CachedAttack,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> AttackResult:
+    """The attack stage without an attack: classify an adversarial image made elsewhere (``config.image``,
+    e.g. an evaluation's cache) on the bare classifier, and measure it against the clean image."""
+    t0 = time.perf_counter()
+    adv = config.image
+    if adv.shape != original.image.shape:
+        h, w = adv.shape[:2]
+        size = f"{original.image.shape[1]}×{original.image.shape[0]}"
+        raise ValueError(f"the cached adversarial image is {w}×{h}, the classifier takes {size} images")
+    check_cancel(cancel)
+    report(progress, 0.5, "classifying")
+    pred = _classify(model, adv)
+    judgement = judge_adversarial(pred.index, original.reference)
+    stats = perturbation_stats(original.image, adv)
+    report(progress, 1.0, "done")
+    return AttackResult(
+        config=config,
+        outcome=AttackOutcome(
+            adversarial=adv,
+            success=judgement.verdict is Verdict.FOOLED,
+            l2=stats.l2,
+            d=stats.d,
+            linf=stats.linf,
+            iterations=0,
+            reference=original.reference,
+            predicted=pred.index,
+        ),
+        image=adv,
+        prediction=pred,
+        judgement=judgement,
+        stats=stats,
+        psnr=psnr(adv, original.image),
+        seconds=time.perf_counter() - t0,
+    )
+
+
 def run_purify(
     model: Classifier,
     original: OriginalResult,
@@ -198,34 +248,41 @@ def run_purify(
     defense: DefenseConfig,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
+    shown: Callable[[PurifyResult], None] | None = None,
 ) -> PurifyResult:
-    """Purify the adversarial image (and, to show the defense's price, the clean one) and classify both."""
+    """Purify the adversarial image, hand that image-only result to ``shown`` (the panel shows it at once),
+    then purify the clean image (the defense's price) and classify both."""
     t0 = time.perf_counter()
     d = defense.create()
     result = d.purify(attack.image, scaled(progress, 0.0, 0.5), cancel)
     check_cancel(cancel)
-    report(progress, 0.5, "purifying the clean image")
-    clean = d.purify(original.image, None, cancel).purified
-    check_cancel(cancel)
-    report(progress, 0.7, "classifying")
-    # One batched forward pass for both images: cheaper than two, and this job is on the path from a
-    # parameter change to the purified panel.
-    with MODEL_LOCK.shared():
-        pred, clean_pred = model.classify_many([result.purified, clean])
     removed, gain = amplify_difference(result.purified, attack.image)
     mask = result.mask
-    report(progress, 1.0, "done")
-    return PurifyResult(
+    image_only = PurifyResult(
         defense=defense,
         title=d.describe(),
         image=result.purified,
-        prediction=pred,
-        judgement=judge_purified(pred.index, original.reference, attack.fooled),
         mask=mask,
         coverage=float(mask.mean()) if mask is not None else None,
         removed=removed,
         removed_gain=gain,
         psnr=psnr(result.purified, original.image),
+        seconds=time.perf_counter() - t0,
+    )
+    if shown is not None:
+        shown(image_only)
+    # Nothing below is needed for the image: it follows, and fills in the predictions and the verdict.
+    report(progress, 0.5, "purifying the clean image")
+    clean = d.purify(original.image, None, cancel).purified
+    check_cancel(cancel)
+    report(progress, 0.7, "classifying")
+    with MODEL_LOCK.shared():  # one batched forward pass for both images: cheaper than two
+        pred, clean_pred = model.classify_many([result.purified, clean])
+    report(progress, 1.0, "done")
+    return replace(
+        image_only,
+        prediction=pred,
+        judgement=judge_purified(pred.index, original.reference, attack.fooled),
         clean_prediction=clean_pred,
         clean_correct=clean_pred.index == original.reference,
         seconds=time.perf_counter() - t0,

@@ -1,6 +1,7 @@
 """The attack toolbar: method, its main parameters (ε slider, or d for CW-L2; steps; CW's c), the others
 behind ⚙, the target class, and the Attack / Attack selected / Cancel actions — bound to :class:`AppState`.
-Which parameters are main is each attack's ``MAIN_PARAMS`` trait in the core."""
+Which parameters are main is each attack's ``MAIN_PARAMS`` trait in the core. An action whose
+``foldable`` property is set (Attack Selected: rare in a demo) moves into ⚙ first when room is short."""
 
 from __future__ import annotations
 
@@ -26,8 +27,11 @@ class AttackControls(MethodControls):
         self._layout.addWidget(self.target, 1)
         self.buttons: list[QToolButton] = []
         for action in actions:
-            b = QToolButton()
-            b.setDefaultAction(action)
+            if action.property("foldable"):
+                b = self.add_spare(action)
+            else:
+                b = QToolButton()
+                b.setDefaultAction(action)
             self._layout.addWidget(b)
             self.buttons.append(b)
         self.method_picked.connect(self._pick)

@@ -33,12 +33,11 @@ class DefenseControls(MethodControls):
         self.show_method(self.state.defense, self.state.defense_values())
         specs = {p.name: p for p in DEFENSES[self.state.defense].PARAMS}
         for param, limit in self.state.param_limits().items():  # K ≤ the dictionary's atoms
-            editor = self.editor(param)
-            editor.box.setMaximum(min(specs[param].maximum, limit))
+            for editor in self.editors(param):
+                editor.box.setMaximum(min(specs[param].maximum, limit))
         self.setEnabled(True)
-        for form in (self.inline, self.more_form):
-            if form is not None:
-                form.setEnabled(self.state.defense_enabled)
+        for form in self.forms():
+            form.setEnabled(self.state.defense_enabled)
         self.combo.setEnabled(self.state.defense_enabled)
 
     def _pick(self, name: str) -> None:

@@ -3,9 +3,19 @@ multi-selection and drops of files and folders. A view of :class:`GalleryModel`.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QRect, QSize, Qt, Signal
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QRect,
+    QSize,
+    Qt,
+    Signal,
+)
 from PySide6.QtGui import QColor, QFont, QPainter, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
@@ -89,6 +99,7 @@ class GalleryView(FileDropTarget, QListView):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        self._filter: set[Path] | None = None
         self.setItemDelegate(GalleryDelegate(self))
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setUniformItemSizes(True)
@@ -96,6 +107,26 @@ class GalleryView(FileDropTarget, QListView):
         self.setDropIndicatorShown(False)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DropOnly)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+
+    def setModel(self, model: QAbstractItemModel | None) -> None:
+        super().setModel(model)
+        if model is not None:  # images imported while a filter is on are filtered too
+            model.rowsInserted.connect(lambda _parent, first, last: self._apply_filter(first, last))
+
+    def set_filter(self, paths: Collection[Path] | None) -> None:
+        """Show only these images (None: all again), e.g. those behind a cell of an evaluation. Rows are
+        hidden, not removed: the model, its row numbers and the selection stay as they are."""
+        self._filter = None if paths is None else {Path(p).resolve() for p in paths}
+        self._apply_filter(0, self.model().rowCount() - 1)
+
+    def is_filtered(self) -> bool:
+        return self._filter is not None
+
+    def _apply_filter(self, first: int, last: int) -> None:
+        keep = self._filter
+        for row in range(first, last + 1):
+            path = self.model().index(row, 0).data(PathRole)
+            self.setRowHidden(row, keep is not None and Path(path).resolve() not in keep)
 
     def selected_paths(self) -> list[Path]:
         rows = sorted(i.row() for i in self.selectionModel().selectedRows())

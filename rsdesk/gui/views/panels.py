@@ -164,6 +164,11 @@ class PanelGrid(QWidget):
             return
         dim = not st.current
         self._set_images(row, col, res)
+        if res.prediction is None:  # the purified image comes first; its predictions follow
+            col.bars.set_rows(col.bars.rows(), True)  # the previous ones, greyed, until then
+            col.verdict.set_verdict(None, text="classifying…" if st.current else "")
+            col.info.setText("")
+            return
         orig = self.results.stage(Row.ORIGINAL).result
         true_class = getattr(orig, "true_label", None)
         if true_class is None and orig is not None and row is not Row.ORIGINAL:

@@ -2,10 +2,13 @@
 
 A bool becomes a check box, an integer a spin box, a float a spin box with decimals fitted to its range,
 an optional value gets an "auto" entry below its minimum, and a parameter named as a slider (ε, d) gets a
-slider over its useful range beside a spin box over the full range.
+slider over its useful range beside a spin box over the full range. In a toolbar row the labels are short
+(``K``, not ``K (sparsity)``: a toolbar must fit 1366 px in presentation mode); the tooltip keeps the rest.
 """
 
 from __future__ import annotations
+
+import re
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -36,6 +39,18 @@ FLOAT_FORMATS = {
     "theta": (2, 0.05),
     "keep": (2, 0.05),
 }
+
+
+#: A trailing explanation in parentheses that holds a word: "(sparsity)", "(8-bit units)"; not a unit
+#: such as "(/255)" or "(px)".
+_EXPLANATION = re.compile(r"\s*\([^)]*[A-Za-z]{3}[^)]*\)$")
+
+
+def inline_label(label: str) -> str:
+    """The label a toolbar row shows: without a formula (``target d = ‖δ‖₂/‖x‖₂``) or a trailing
+    explanation (``θ (region weight)``), which the tooltip and the ⚙ form still show in full."""
+    short = _EXPLANATION.sub("", label.split(" = ", 1)[0]).strip()
+    return short or label
 
 
 def _float_format(spec: Param) -> tuple[int, float]:
@@ -147,6 +162,8 @@ class ParamForm(QWidget):
     ) -> None:
         super().__init__(parent)
         self.editors: dict[str, ParamEditor] = {}
+        self.labels: dict[str, QLabel] = {}
+        self._hidden: set[str] = set()
         if horizontal:
             lay = QHBoxLayout(self)
             lay.setContentsMargins(0, 0, 0, 0)
@@ -163,8 +180,9 @@ class ParamForm(QWidget):
                 else:
                     lay.addRow(ed)
                 continue
-            label = QLabel(spec.label)
-            label.setToolTip(spec.help or spec.label)
+            label = QLabel(inline_label(spec.label) if horizontal else spec.label)
+            label.setToolTip(spec.label + (f": {spec.help}" if spec.help else ""))
+            self.labels[spec.name] = label
             if horizontal:
                 lay.addWidget(label)
                 lay.addWidget(ed, 2 if ed.slider is not None else 0)
@@ -173,6 +191,25 @@ class ParamForm(QWidget):
 
     def has_slider(self) -> bool:
         return any(ed.slider is not None for ed in self.editors.values())
+
+    def set_row_visible(self, name: str, visible: bool) -> None:
+        """Show or hide one parameter with its label (a toolbar moves it to ⚙ when short of room)."""
+        if (name not in self._hidden) == visible:
+            return
+        self._hidden.symmetric_difference_update({name})
+        lay = self.layout()
+        if isinstance(lay, QFormLayout):
+            lay.setRowVisible(self.editors[name], visible)
+        else:
+            for w in (self.labels.get(name), self.editors[name]):
+                if w is not None:
+                    w.setVisible(visible)
+        lay.invalidate()
+        self.updateGeometry()  # the row's layout must see the new width now, not after an event
+
+    def visible_rows(self) -> list[str]:
+        """The parameters not hidden by :meth:`set_row_visible`, in order."""
+        return [n for n in self.editors if n not in self._hidden]
 
     def set_values(self, values: dict[str, object]) -> None:
         for name, ed in self.editors.items():
