@@ -88,12 +88,25 @@ def trainer():
     assert t.wait(30000), "a training thread was left running"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _collect_garbage_on_the_main_thread_only():
+    """Python's automatic collection is off for the GUI tests, as the app keeps it off while a window is
+    open (gui/tasks/gc_guard): otherwise a worker thread of one test may be the one that trips the collector
+    and finalize QObjects of an earlier test's window off the GUI thread — a crash Qt cannot survive."""
+    import gc
+
+    was = gc.isenabled()
+    gc.disable()
+    yield
+    gc.collect()
+    if was:
+        gc.enable()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_teardown(item, nextitem):
     """After every fixture of a GUI test is torn down (windows closed, qtbot's widgets deleted), collect the
-    garbage here, on the main thread. Otherwise the next test's worker thread may be the one that trips
-    Python's collector and finalize a dead window's QObjects off the GUI thread (a crash Qt cannot survive;
-    the app itself avoids it with gui/tasks/gc_guard while a window is open)."""
+    garbage here, on the main thread (automatic collection is off, see above)."""
     yield
     import gc
 

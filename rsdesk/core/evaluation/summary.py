@@ -268,3 +268,18 @@ def _finite(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [_finite(v) for v in obj]
     return obj
+
+
+def experiment_view(summary: Mapping[str, Any], name: str | None = None) -> dict[str, Any]:
+    """What one experiment of a summary shows (its attacks with their strengths, its defenses); ``None`` or
+    an unknown name: every experiment as one, each attack over all its strengths, in plan order."""
+    chosen = [e for e in summary.get("experiments", []) if name is None or e.get("name") == name]
+    if not chosen:
+        chosen = list(summary.get("experiments", []))
+    strengths: dict[str, list[float]] = {}
+    defenses: list[str] = []
+    for e in chosen:
+        for a, values in e.get("strengths", {}).items():
+            strengths[a] = sorted({*strengths.get(a, []), *map(float, values)})
+        defenses += [d for d in e.get("defenses", []) if d not in defenses]
+    return {"strengths": strengths, "defenses": defenses, "attacks": list(strengths)}

@@ -23,6 +23,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QFont
 
 from rsdesk.core.evaluation.rundir import RunDirectory, row_key
+from rsdesk.core.evaluation.summary import experiment_view
 
 Index = QModelIndex | QPersistentModelIndex
 #: (attack key, strength, defense key), as in summary.json's cells
@@ -159,20 +160,22 @@ class CellTableModel(QAbstractTableModel):
         self._levels: list[tuple[str, float]] = []  # rows: (attack, strength)
         self._defenses: list[str] = []  # columns
         self._cells: dict[Cell, dict[str, Any]] = {}
+        self._experiment: str | None = None
         results.summary_changed.connect(self._refresh)
         results.run_changed.connect(self._refresh)
 
     def _refresh(self) -> None:
         s = self.results.summary or {}
         cells = {(c["attack"], float(c["strength"]), c["defense"]): c for c in s.get("cells", [])}
-        defenses = list(s.get("defenses", {}))
-        strengths: dict[str, set[float]] = {a: set() for a in s.get("attacks", {})}
-        for e in s.get("experiments", []):
-            for a, values in e.get("strengths", {}).items():
-                strengths.setdefault(a, set()).update(float(v) for v in values)
-        for a, st, _d in cells:
-            if st > 0:
-                strengths.setdefault(a, set()).add(st)
+        view = experiment_view(s, self._experiment)
+        defenses = view["defenses"] if self._experiment else list(s.get("defenses", {}))
+        strengths: dict[str, set[float]] = {a: set(v) for a, v in view["strengths"].items()}
+        if self._experiment is None:
+            for a in s.get("attacks", {}):
+                strengths.setdefault(a, set())
+            for a, st, _d in cells:
+                if st > 0:
+                    strengths.setdefault(a, set()).add(st)
         first = next(iter(strengths), None)
         levels = ([(first, 0.0)] if first is not None else []) + [
             (a, st) for a, values in strengths.items() for st in sorted(values)
@@ -186,6 +189,12 @@ class CellTableModel(QAbstractTableModel):
         for key in {*old, *cells}:  # only the cells that changed are repainted
             if old.get(key) != cells.get(key) and (index := self.index_of(key)).isValid():
                 self.dataChanged.emit(index, index)
+
+    def set_experiment(self, name: str | None) -> None:
+        """Rows and columns of this experiment only (None: every cell of the run)."""
+        if name != self._experiment:
+            self._experiment = name
+            self._refresh()
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 (Qt's signature)
         return 0 if parent.isValid() else len(self._levels)

@@ -101,6 +101,9 @@ class EvaluateTab(QWidget):
         self.setup_button.setToolTip("Show or hide what to run (hidden while browsing an opened run)")
         self.open_action = QAction("Open &Evaluation…", self)
         self.open_action.setToolTip("Open an evaluation run directory on the Evaluate tab")
+        self.experiment = QComboBox()
+        self.experiment.setToolTip("Which experiment of the run the curves and the table show")
+        self.experiment.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.plots = AccuracyPlots()
         self.plots.setMinimumWidth(260)
         self.run_label = QLabel()
@@ -146,7 +149,10 @@ class EvaluateTab(QWidget):
         middle = QWidget()
         mid_lay = QVBoxLayout(middle)
         mid_lay.setContentsMargins(0, 0, 0, 0)
-        mid_lay.addWidget(self.run_label)
+        head = QHBoxLayout()
+        head.addWidget(self.run_label, 1)
+        head.addWidget(self.experiment)
+        mid_lay.addLayout(head)
         mid_lay.addWidget(self.plots, 1)
         right = QSplitter(Qt.Orientation.Vertical)
         top = QWidget()
@@ -203,6 +209,7 @@ class EvaluateTab(QWidget):
         self.results.run_changed.connect(self._show_summary)
         self.table.clicked.connect(self._table_clicked)
         self.plots.point_clicked.connect(self.show_cell)
+        self.experiment.currentIndexChanged.connect(self._experiment_chosen)
 
     def is_settled(self) -> bool:
         """Nothing running or being read, and every curve drawn (screenshots and tests wait for this)."""
@@ -271,8 +278,34 @@ class EvaluateTab(QWidget):
         if cell is not None:
             self.show_cell(cell)
 
+    def _sync_experiments(self, summary: dict | None) -> None:
+        """One entry per experiment (a run of several shows the first, so each plot stays readable)."""
+        items = [(e.get("title") or e["name"], e["name"]) for e in (summary or {}).get("experiments", [])]
+        if len(items) > 1:
+            items.append(("All experiments", ""))
+        have = [
+            (self.experiment.itemText(i), self.experiment.itemData(i)) for i in range(self.experiment.count())
+        ]
+        if items != have:
+            current = self.experiment.currentData()
+            self.experiment.blockSignals(True)
+            self.experiment.clear()
+            for text, name in items:
+                self.experiment.addItem(text, name)
+            at = self.experiment.findData(current) if current is not None else -1
+            self.experiment.setCurrentIndex(max(0, at))
+            self.experiment.blockSignals(False)
+        self.experiment.setVisible(len(items) > 1)
+        self._experiment_chosen()
+
+    def _experiment_chosen(self) -> None:
+        name = self.experiment.currentData() or None
+        self.plots.set_experiment(name)
+        self.table_model.set_experiment(name)
+
     def _show_summary(self) -> None:
         summary = self.results.summary
+        self._sync_experiments(summary)
         self.plots.set_summary(summary)
         run_dir = self.results.run_dir
         if summary is None:

@@ -20,6 +20,7 @@ from PySide6.QtGui import QColor, QFont, QResizeEvent
 from PySide6.QtWidgets import QWidget
 
 from rsdesk.core.evaluation.figures import CurvePoint, curve_series, defense_styles
+from rsdesk.core.evaluation.summary import experiment_view
 
 #: matplotlib markers of ``defense_styles`` → pyqtgraph symbols
 _SYMBOLS = {"o": "o", "s": "s", "^": "t1", "D": "d", "v": "t", "P": "+", "X": "x", "*": "star"}
@@ -44,15 +45,9 @@ def grid_columns(n_plots: int, width: float, height: float) -> int:
     return max(range(1, max(1, n_plots) + 1), key=size)
 
 
-def combined_experiment(summary: Mapping[str, Any]) -> dict[str, Any]:
-    """Every experiment of a run as one: each attack over all its strengths, every defense, in plan order."""
-    strengths: dict[str, list[float]] = {}
-    defenses: list[str] = []
-    for e in summary.get("experiments", []):
-        for a, values in e.get("strengths", {}).items():
-            strengths[a] = sorted({*strengths.get(a, []), *map(float, values)})
-        defenses += [d for d in e.get("defenses", []) if d not in defenses]
-    return {"strengths": strengths, "defenses": defenses, "attacks": list(strengths)}
+def combined_experiment(summary: Mapping[str, Any], name: str | None = None) -> dict[str, Any]:
+    """The experiment ``name`` of a run (None: every experiment as one), as the plots show it."""
+    return experiment_view(summary, name)
 
 
 @dataclass
@@ -79,6 +74,7 @@ class AccuracyPlots(pg.GraphicsLayoutWidget):
         self.setBackground("w")
         self._layout_key: tuple = ()
         self._summary: Mapping[str, Any] | None = None
+        self._experiment: str | None = None
         self._exp: Mapping[str, Any] = {}
         self._todo: list[tuple[int, str]] = []
         self._columns = 1
@@ -95,7 +91,7 @@ class AccuracyPlots(pg.GraphicsLayoutWidget):
         if not summary:
             self._rebuild({}, {}, 1)
             return
-        exp = combined_experiment(summary)
+        exp = combined_experiment(summary, self._experiment)
         attacks, defenses = tuple(exp["attacks"]), tuple(exp["defenses"])
         columns = grid_columns(len(attacks), self.width(), max(1, self.height() - LEGEND_HEIGHT))
         if (attacks, defenses, columns) != self._layout_key:
@@ -103,6 +99,12 @@ class AccuracyPlots(pg.GraphicsLayoutWidget):
         self._exp = exp
         for attack in self.plots:
             self._fill(attack)
+
+    def set_experiment(self, name: str | None) -> None:
+        """Show only this experiment's attacks and defenses (None: all of the run's)."""
+        if name != self._experiment:
+            self._experiment = name
+            self.set_summary(self._summary)
 
     def is_ready(self) -> bool:
         """Whether every plot of the layout is built (and shows the latest summary)."""

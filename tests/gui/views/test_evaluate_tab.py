@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 import torch
-from evaluation_helpers import CHOICE, comparable, labelled_folder, wait_idle, wait_shown
+from evaluation_helpers import CHOICE, comparable, labelled_folder, synthetic_run, wait_idle, wait_shown
 from gui_helpers import wait_settled
 from PySide6.QtCore import QProcess, Qt, QTimer
 from PySide6.QtWidgets import QFileDialog
@@ -171,3 +171,36 @@ def test_clicking_a_cell_filters_the_gallery_and_shows_the_cached_adversarial(
     assert visible_names(w) == {"coffee.jpg", "camera.jpg", "chelsea.jpg"}
     assert not w.evaluation.filter_bar.isVisible()
     wait_settled(qtbot, w)  # the panels' own stages (the attack of the image shown) end before closing
+
+
+def test_a_run_of_several_experiments_shows_one_at_a_time(make_window, qtbot, tmp_path):
+    from rsdesk.core.evaluation import parse_plan
+
+    run = synthetic_run(tmp_path / "two", {("fgsm", 4.0, "jpeg"): {"img0.png"}})
+    data = RunDirectory(run).read_json("plan.json")
+    plan = data["plan"]
+    plan["experiments"].append(
+        {
+            "name": "jpeg-only",
+            "kind": "curves",
+            "title": "JPEG only",
+            "attacks": {"fgsm": [4]},
+            "defenses": ["jpeg"],
+        }
+    )
+    data["plan"] = parse_plan(plan).as_dict()
+    RunDirectory(run).write_json("plan.json", data)
+    w = make_window()
+    tab = w.evaluation.tab
+    w.paths_dropped([run])
+    wait_shown(qtbot, tab, 60000)
+    names = [tab.experiment.itemData(i) for i in range(tab.experiment.count())]
+    assert names[1:] == ["jpeg-only", ""] and tab.experiment.currentIndex() == 0  # the first, then "all"
+    columns = tab.table_model.columnCount()
+    tab.experiment.setCurrentIndex(1)
+    assert tab.table_model.columnCount() == 2  # no defense and JPEG
+    assert tab.table_model.rowCount() == 2  # clean, FGSM ε 4
+    qtbot.waitUntil(tab.plots.is_ready, timeout=10000)
+    assert tab.plots.point_count("fgsm", "jpeg") == 2
+    tab.experiment.setCurrentIndex(2)  # every experiment as one
+    assert tab.table_model.columnCount() == columns
