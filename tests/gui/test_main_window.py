@@ -172,11 +172,15 @@ def test_close_during_attack_and_training_leaves_no_thread(make_window, qtbot, t
 def test_garbage_is_collected_on_the_gui_thread_only_while_open(make_window, qtbot):
     import gc
 
-    w = make_window()
-    assert not gc.isenabled()  # a worker could otherwise destroy QObjects (deadlock)
-    garbage = [QApplication.instance()]
-    garbage.append(garbage)  # a cycle, freed by the timer on the GUI thread
-    del garbage
-    w._gc.collect()
-    w.close()
-    assert gc.isenabled()
+    gc.enable()  # as in the app (the GUI tests themselves keep it off: see conftest.py)
+    try:
+        w = make_window()
+        assert not gc.isenabled()  # a worker could otherwise destroy QObjects (deadlock)
+        garbage = [QApplication.instance()]
+        garbage.append(garbage)  # a cycle, freed by the timer on the GUI thread
+        del garbage
+        w._gc.collect()
+        w.close()
+        assert gc.isenabled()
+    finally:
+        gc.disable()
