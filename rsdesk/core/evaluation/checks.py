@@ -9,7 +9,6 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rsdesk.core.defenses import defense_class
 from rsdesk.core.evaluation.plan import Plan
 
 #: the undefended model must fall to at most this accuracy at an iterative attack's strongest setting
@@ -20,7 +19,8 @@ Cell = tuple[str, float, str]
 WORST = "worst-case"
 
 
-def _acc(cells: Mapping[Cell, dict[str, Any]], a: str, s: float, d: str) -> dict[str, Any] | None:
+def filled_cell(cells: Mapping[Cell, dict[str, Any]], a: str, s: float, d: str) -> dict[str, Any] | None:
+    """The cell (attack, strength, defense) if it holds at least one counted image, else None."""
     c = cells.get((a, s, d))
     return c if c and c["n"] else None
 
@@ -33,7 +33,7 @@ def run_checks(
 ) -> list[dict[str, Any]]:
     """Every check as {"name", "ok", "detail"}; ok is None where the run holds nothing to check."""
     checks = []
-    none = next(k for k, d in plan.defenses.items() if defense_class(d.name).identity)
+    none = plan.undefended
 
     def check(name: str, failures: list[str], applicable: bool, passed: str) -> None:
         ok = (not failures) if applicable else None
@@ -76,7 +76,7 @@ def run_checks(
     for f in fgsm:
         for it in iterative:
             for (a, s, d), c in cells.items():
-                if a == it and d == none and s > 0 and (ref := _acc(cells, f, s, none)):
+                if a == it and d == none and s > 0 and (ref := filled_cell(cells, f, s, none)):
                     compared += 1
                     if c["n"] and c["accuracy"] > ref["ci_high"] + 1e-12:
                         fails.append(
@@ -119,9 +119,8 @@ def run_checks(
         for (ak, s, d), c in cells.items():
             if ak != k or s == 0 or not c["n"]:
                 continue
-            refs = [
-                r for g in graybox if (r := _acc(cells, g, s, d)) and plan.attacks[g].strength.param == "eps"
-            ]
+            linf = [g for g in graybox if plan.attacks[g].strength.param == "eps"]
+            refs = [r for g in linf if (r := filled_cell(cells, g, s, d))]
             if not refs:
                 continue
             compared += 1
@@ -165,8 +164,8 @@ def run_checks(
     for e in plan.experiments:
         for d in e.defenses:
             for a in e.strengths:
-                clean = _acc(cells, a, 0.0, d)
-                if clean is None and any(_acc(cells, a, s, d) for s in e.strengths[a]):
+                clean = filled_cell(cells, a, 0.0, d)
+                if clean is None and any(filled_cell(cells, a, s, d) for s in e.strengths[a]):
                     fails.append(f"{d} has robust results under {a} but no clean accuracy")
     for d in plan.defenses:
         c = next((c for (a, s, dd), c in cells.items() if dd == d and s == 0 and c["n"]), None)

@@ -15,10 +15,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from rsdesk.core.attacks import attack_class
 from rsdesk.core.classifier import classifier_spec
 from rsdesk.core.datasets import LabelLookup, PathLike, find_images
-from rsdesk.core.defenses import defense_class
 from rsdesk.core.evaluation.plan import parse_plan
 from rsdesk.core.evaluation.rundir import ImageItem, RunDirectory, row_key
 from rsdesk.core.evaluation.worker import Unit, UnitResult, Worker, WorkerConfig, iterations_of
@@ -127,7 +125,7 @@ class Evaluation:
         """Which images the summary counts: under "correct-only", those the bare classifier gets right."""
         if self._counted is not None:
             return self._counted
-        none = next(k for k, d in self.plan.defenses.items() if defense_class(d.name).identity)
+        none = self.plan.undefended
         out = {}
         for img in self.images:
             key = next((k for a in self.plan.attacks if (k := (img.id, a, 0.0, none)) in self.rows), None)
@@ -150,7 +148,7 @@ class Evaluation:
         clean_rows = list(clean_rows)
         counted = self.counted()
         for r in clean_rows:
-            if r["file"] not in counted and defense_class(self.plan.defenses[r["defense"]].name).identity:
+            if r["file"] not in counted and self.plan.defenses[r["defense"]].identity:
                 counted[r["file"]] = self.plan.protocol == "all" or bool(r["correct"])
         rows = []
         for r in clean_rows:
@@ -196,7 +194,7 @@ class Evaluation:
         units = []
         for (akey, via), by_strength in groups.items():
             entry = self.plan.attacks[akey]
-            together = entry.scale_to_d or attack_class(entry.name).strength.param == "d"
+            together = entry.scaled
             batches = [sorted(by_strength)] if together else [[s] for s in sorted(by_strength)]
             for strengths in batches:
                 for start in range(0, len(counted), b):
@@ -220,11 +218,11 @@ class Evaluation:
         if akey is None:
             return judged
         entry = self.plan.attacks[akey]
-        randomized = via is not None and defense_class(self.plan.defenses[via].name).randomized
+        randomized = via is not None and self.plan.defenses[via].randomized
         iters = iterations_of(entry, randomized) * (
             1 + (via is not None and self.plan.defenses[via].name != "none")
         )
-        crafts = 1 if entry.scale_to_d or attack_class(entry.name).strength.param == "d" else len(todo)
+        crafts = 1 if entry.scaled else len(todo)
         return judged + crafts * n * iters
 
     def _make_unit(

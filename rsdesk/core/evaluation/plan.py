@@ -15,14 +15,17 @@ into checked entries; the run directory's ``plan.json`` holds it back, complete,
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rsdesk.core.attack_base import LINF, RELATIVE_L2, Strength
 from rsdesk.core.attacks import attack_class
 from rsdesk.core.defenses import RANDOM_DICTIONARY, defense_class
+from rsdesk.core.params import resolve_params
+
+T = TypeVar("T")
 
 THREATS = ("graybox", "transfer", "aware")
 KINDS = ("curves", "bars", "frontier", "table")
@@ -54,6 +57,12 @@ class AttackEntry:
         return RELATIVE_L2 if self.scale_to_d else attack_class(self.name).strength
 
     @property
+    def scaled(self) -> bool:
+        """Its strength d is reached by scaling one crafted perturbation (CW-L2 as the paper does, or an
+        L∞ attack measured in d), so every d of an image shares one attack run."""
+        return self.scale_to_d or attack_class(self.name).strength.param == "d"
+
+    @property
     def title(self) -> str:
         cls = attack_class(self.name)
         return cls.short_title + (" (at d)" if self.scale_to_d else "")
@@ -80,6 +89,16 @@ class DefenseEntry:
     group: str = ""
     knob: str | None = None
     knob_value: float | None = None
+
+    @property
+    def randomized(self) -> bool:
+        """Whether repeated purifications of one input differ (its draws are seeded per row, EOT'd)."""
+        return defense_class(self.name).randomized
+
+    @property
+    def identity(self) -> bool:
+        """The undefended model's row."""
+        return defense_class(self.name).identity
 
     @property
     def title(self) -> str:
@@ -150,6 +169,11 @@ class Plan:
             "experiments": [e.as_dict() for e in self.experiments],
         }
 
+    @property
+    def undefended(self) -> str:
+        """The key of the no-defense entry (every parsed plan has one): the protocol's judge."""
+        return next(k for k, d in self.defenses.items() if d.identity)
+
     def merged(self, other: Plan) -> Plan:
         """This plan with ``other``'s entries and experiments added (a run directory growing): the same key
         must mean the same configuration in both."""
@@ -163,21 +187,13 @@ class Plan:
                         f"{what} {key!r} is configured differently in this run directory; "
                         "give it another name or use a new --out"
                     )
-        names = {e.name for e in self.experiments}
-        experiments = list(self.experiments)
-        for e in other.experiments:
-            if e.name in names:
-                experiments = [e if x.name == e.name else x for x in experiments]
-            else:
-                experiments.append(e)
-        return Plan(
-            {**self.attacks, **other.attacks},
-            {**self.defenses, **other.defenses},
-            experiments,
-            self.protocol,
-            self.seed,
-            self.quantize,
-            self.batch_size,
+        # an experiment of the same name is replaced where it stood; new ones come last
+        experiments = {e.name: e for e in self.experiments} | {e.name: e for e in other.experiments}
+        return replace(
+            self,
+            attacks={**self.attacks, **other.attacks},
+            defenses={**self.defenses, **other.defenses},
+            experiments=list(experiments.values()),
         )
 
     def needed(self) -> dict[tuple[str, float, str], int | None]:
@@ -193,6 +209,14 @@ class Plan:
 
 
 _KEY = re.compile(r"^[A-Za-z0-9_.@+\-\[\]=]{1,80}$")
+
+
+def _checked(where: str, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)``, its ValueError said as a :class:`PlanError` that names the entry."""
+    try:
+        return fn(*args)
+    except ValueError as exc:
+        raise PlanError(f"{where}: {exc}") from None
 
 
 def _check_key(key: str, what: str) -> str:
@@ -221,14 +245,9 @@ def _strength_values(values: object, entry: AttackEntry, where: str) -> tuple[fl
 
 def _attack_entry(key: str, spec: Mapping[str, Any]) -> AttackEntry:
     where = f"attack {key!r}"
-    try:
-        cls = attack_class(str(spec.get("attack", key)))
-    except ValueError as exc:
-        raise PlanError(f"{where}: {exc}") from None
-    threat = str(
-        spec.get("threat")
-        or ("aware" if cls.defense_aware else "transfer" if spec.get("source") else "graybox")
-    )
+    cls = _checked(where, attack_class, str(spec.get("attack", key)))
+    default = "aware" if cls.defense_aware else "transfer" if spec.get("source") else "graybox"
+    threat = str(spec.get("threat") or default)
     if threat not in THREATS:
         raise PlanError(f"{where}: threat must be one of {', '.join(THREATS)}, got {threat!r}")
     if (threat == "aware") != cls.defense_aware:
@@ -241,10 +260,7 @@ def _attack_entry(key: str, spec: Mapping[str, Any]) -> AttackEntry:
     params = dict(spec.get("params") or {})
     if not scale:
         params.pop(cls.strength.param, None)  # the strength comes from the experiment
-    try:
-        resolved = cls(**({"purify": None} if cls.defense_aware else {}), **params).params
-    except ValueError as exc:
-        raise PlanError(f"{where}: {exc}") from None
+    resolved = _checked(where, resolve_params, cls.PARAMS, params, cls.title)
     if not scale:
         resolved.pop(cls.strength.param, None)
     return AttackEntry(
@@ -260,22 +276,15 @@ def _attack_entry(key: str, spec: Mapping[str, Any]) -> AttackEntry:
 
 def _defense_entries(key: str, spec: Mapping[str, Any]) -> list[DefenseEntry]:
     where = f"defense {key!r}"
-    try:
-        cls = defense_class(str(spec.get("defense", key)))
-    except ValueError as exc:
-        raise PlanError(f"{where}: {exc}") from None
+    cls = _checked(where, defense_class, str(spec.get("defense", key)))
     params = dict(spec.get("params") or {})
     dictionary = spec.get("dictionary")
     if dictionary is not None and not cls.needs_dictionary:
         raise PlanError(f"{where}: {cls.title} takes no dictionary")
-    if (
-        cls.needs_dictionary
-        and dictionary not in (None, *NAMED_DICTIONARIES)
-        and not Path(dictionary).is_file()
-    ):
-        raise PlanError(
-            f"{where}: dictionary {dictionary!r} is neither a file nor one of {', '.join(NAMED_DICTIONARIES)}"
-        )
+    named = dictionary in (None, *NAMED_DICTIONARIES)
+    if cls.needs_dictionary and not named and not Path(dictionary).is_file():
+        choices = ", ".join(NAMED_DICTIONARIES)
+        raise PlanError(f"{where}: dictionary {dictionary!r} is neither a file nor one of {choices}")
     sweep = spec.get("sweep") or {}
     if len(sweep) > 1:
         raise PlanError(f"{where}: sweep one knob at a time")
@@ -288,10 +297,9 @@ def _defense_entries(key: str, spec: Mapping[str, Any]) -> list[DefenseEntry]:
     out = []
     for knob, value in variants:
         values = {**params, **({knob: value} if knob else {})}
-        try:
-            resolved = cls(**values).values if not cls.needs_dictionary else _resolve_only(cls, values)
-        except ValueError as exc:
-            raise PlanError(f"{where}: {exc}") from None
+        # checked as the defense's constructor checks them, without building it (a dictionary defense
+        # would load its dictionary here; each worker builds its own)
+        resolved = _checked(where, resolve_params, cls.PARAMS, values, cls.title)
         vkey = key if knob is None else f"{key}[{knob}={value:g}]"
         knob = knob or spec.get("knob")  # read back from plan.json: a point of a sweep
         if knob is not None and knob not in resolved:
@@ -310,13 +318,6 @@ def _defense_entries(key: str, spec: Mapping[str, Any]) -> list[DefenseEntry]:
     return out
 
 
-def _resolve_only(cls: type, values: Mapping[str, Any]) -> dict[str, Any]:
-    """A dictionary defense's parameters checked without loading a dictionary (that happens per worker)."""
-    from rsdesk.core.params import resolve_params
-
-    return resolve_params(cls.PARAMS, values, cls.title)
-
-
 def parse_plan(data: Mapping[str, Any]) -> Plan:
     """Check a plan's JSON and build its entries; the first problem found is a :class:`PlanError`."""
     if not isinstance(data, Mapping):
@@ -333,7 +334,7 @@ def parse_plan(data: Mapping[str, Any]) -> Plan:
         entries = _defense_entries(key, spec or {})
         groups[key] = [e.key for e in entries]
         defenses.update({e.key: e for e in entries})
-    if not any(defense_class(d.name).identity for d in defenses.values()):
+    if not any(d.identity for d in defenses.values()):
         # the undefended model is every table's reference row and the protocol's judge
         defenses = {"none": DefenseEntry("none", "none", {}, group="none"), **defenses}
         groups["none"] = ["none"]

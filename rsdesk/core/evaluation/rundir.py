@@ -144,27 +144,7 @@ class RunDirectory:
     # ----- results.csv -----------------------------------------------------------------------------
     def read_rows(self) -> list[dict[str, Any]]:
         """Every complete row; a torn or malformed line (a write cut short) is dropped."""
-        p = self.results_path
-        if not p.is_file():
-            return []
-        raw = p.read_bytes()
-        if raw and not raw.endswith(b"\n"):
-            raw = raw[: raw.rfind(b"\n") + 1]  # the torn tail
-        rows: list[dict[str, Any]] = []
-        reader = csv.reader(io.StringIO(raw.decode("utf-8", errors="replace")))
-        header = next(reader, None)
-        if header is None:
-            return []
-        if tuple(header) != COLUMNS:
-            raise RunDirError(f"{p}: not an RSDesk results file (its columns differ)")
-        for rec in reader:
-            if len(rec) != len(COLUMNS):
-                continue
-            try:
-                rows.append(_typed(dict(zip(COLUMNS, rec))))
-            except ValueError:
-                continue
-        return rows
+        return self.read_rows_since(0)[0]
 
     def read_rows_since(self, offset: int, max_bytes: int | None = None) -> tuple[list[dict[str, Any]], int]:
         """The complete rows appended after byte ``offset`` (0: the start, header included) and the offset

@@ -14,9 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from rsdesk.core.attacks import attack_class
-from rsdesk.core.defenses import defense_class
-from rsdesk.core.evaluation.checks import WORST, Cell, _acc, run_checks
+from rsdesk.core.evaluation.checks import WORST, Cell, filled_cell, run_checks
 from rsdesk.core.evaluation.plan import Plan, parse_plan
 from rsdesk.core.evaluation.rundir import RunDirectory
 
@@ -104,11 +102,7 @@ def throughput(plan: Plan, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     for (f, akey, s, via), r in first.items():
         a = plan.attacks[akey]
         # every d of a scaled attack shares one crafted perturbation: its iterations count once
-        key = (
-            (f, akey, via)
-            if a.scale_to_d or attack_class(a.name).strength.param == "d"
-            else (f, akey, s, via)
-        )
+        key = (f, akey, via) if a.scaled else (f, akey, s, via)
         iters, secs = crafted.get(key, (int(r["iterations"]), 0.0))
         crafted[key] = (iters, secs + float(r["attack_seconds"]))
     iters = sum(v[0] for v in crafted.values())
@@ -138,7 +132,7 @@ def frontier(plan: Plan, cells: Mapping[Cell, dict[str, Any]], exp_name: str) ->
     akey, s = e.frontier
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for d in e.defenses:
-        clean, robust = _acc(cells, akey, 0.0, d), _acc(cells, akey, s, d)
+        clean, robust = filled_cell(cells, akey, 0.0, d), filled_cell(cells, akey, s, d)
         if clean and robust:
             entry = plan.defenses[d]
             groups[entry.group].append(
@@ -221,7 +215,7 @@ def summarize(run_json: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) ->
             k: {
                 "title": d.title,
                 "group": d.group,
-                "identity": defense_class(d.name).identity,
+                "identity": d.identity,
                 "knob": d.knob,
                 "knob_value": d.knob_value,
             }

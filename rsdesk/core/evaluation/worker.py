@@ -19,7 +19,7 @@ import torch
 from rsdesk.core.attack_base import scale_perturbation
 from rsdesk.core.attacks import attack_class
 from rsdesk.core.classifier import Classifier, load_classifier
-from rsdesk.core.defenses import Defense, create_defense, defense_class
+from rsdesk.core.defenses import Defense, create_defense
 from rsdesk.core.evaluation.plan import AttackEntry, DefenseEntry, Plan, parse_plan
 from rsdesk.core.images import quantize
 from rsdesk.core.progress import CancelFn, check_cancel
@@ -112,7 +112,7 @@ class Worker:
     def defense(self, key: str, seed: int | None = None) -> Defense:
         """The plan's defense; a randomized one is rebuilt with ``seed`` so each draw is reproducible."""
         entry = self.plan.defenses[key]
-        if seed is not None and defense_class(entry.name).randomized:
+        if seed is not None and entry.randomized:
             return _build(entry, self.device, {"seed": seed})
         if key not in self._defenses:
             self._defenses[key] = _build(entry, self.device)
@@ -135,7 +135,7 @@ class Worker:
             adv = unit.cached.get(strength)
             fresh = adv is None
             if adv is None:
-                if _scaled(entry):
+                if entry.scaled:
                     if base is None:
                         base = self._craft(entry, None, unit, cancel)
                         crafted["base"] = base
@@ -162,7 +162,7 @@ class Worker:
             params["d"] = None  # the base result; the driver scales it to each d
         if cls.defense_aware:
             params["purify"] = self._draws(unit)
-            if not _randomized(self, str(unit.via)):
+            if not self.plan.defenses[str(unit.via)].randomized:
                 params["eot"] = 1  # the same draw every time: more samples would only cost time
         attack = cls(**params)
         model = self.source(entry)
@@ -175,7 +175,7 @@ class Worker:
         (that is what EOT averages over), from a seeded stream so a resumed run draws the same."""
         assert unit.via is not None
         via = unit.via
-        if not defense_class(self.plan.defenses[via].name).randomized:
+        if not self.plan.defenses[via].randomized:
             return self.defense(via)
         rng = np.random.default_rng(stable_seed(self.plan.seed, "bpda", unit.attack, via, *unit.ids))
         return lambda img: self.defense(via, int(rng.integers(2**31 - 1)))(img)
@@ -204,9 +204,8 @@ class Worker:
         l2 = np.linalg.norm(delta, axis=1)
         flat = imgs.reshape(len(unit.ids), -1)
         ok = np.isfinite(flat).all(1) & (flat.min(1) >= 0) & (flat.max(1) <= 1)
-        iters = (
-            0 if entry is None else iterations_of(entry, unit.via is not None and _randomized(self, unit.via))
-        )
+        eot = unit.via is not None and self.plan.defenses[unit.via].randomized
+        iters = 0 if entry is None else iterations_of(entry, eot)
         rows = []
         for i, img_id in enumerate(unit.ids):
             rows.append(
@@ -230,16 +229,6 @@ class Worker:
                 }
             )
         return rows
-
-
-def _randomized(worker: Worker, dkey: str) -> bool:
-    return defense_class(worker.plan.defenses[dkey].name).randomized
-
-
-def _scaled(entry: AttackEntry) -> bool:
-    """Strength d is reached by scaling one crafted perturbation (CW-L2 as the paper does, or an L∞ attack
-    measured in d), so every d of an image shares one attack run."""
-    return entry.scale_to_d or attack_class(entry.name).strength.param == "d"
 
 
 def _scale(x: np.ndarray, base: np.ndarray, d: float, exact: bool) -> np.ndarray:

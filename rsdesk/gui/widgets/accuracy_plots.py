@@ -45,11 +45,6 @@ def grid_columns(n_plots: int, width: float, height: float) -> int:
     return max(range(1, max(1, n_plots) + 1), key=size)
 
 
-def combined_experiment(summary: Mapping[str, Any], name: str | None = None) -> dict[str, Any]:
-    """The experiment ``name`` of a run (None: every experiment as one), as the plots show it."""
-    return experiment_view(summary, name)
-
-
 @dataclass
 class _Curve:
     line: pg.PlotDataItem
@@ -91,7 +86,7 @@ class AccuracyPlots(pg.GraphicsLayoutWidget):
         if not summary:
             self._rebuild({}, {}, 1)
             return
-        exp = combined_experiment(summary, self._experiment)
+        exp = experiment_view(summary, self._experiment)
         attacks, defenses = tuple(exp["attacks"]), tuple(exp["defenses"])
         columns = grid_columns(len(attacks), self.width(), max(1, self.height() - LEGEND_HEIGHT))
         if (attacks, defenses, columns) != self._layout_key:
