@@ -5,11 +5,22 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 from gui_helpers import assert_no_threads
 
 from rsdesk.core.images import ImageError
 from rsdesk.core.progress import check_cancel
 from rsdesk.gui.tasks.runner import JobRunner
+
+
+@pytest.fixture
+def runner(qtbot):
+    """A job runner kept alive until its pool threads are idle and its last events are delivered: dropped
+    at the end of a test while a worker still finishes, it would be deleted under that worker."""
+    r = JobRunner()
+    yield r
+    r.shutdown()
+    qtbot.wait(10)
 
 
 def _record(job, log: list) -> None:
@@ -22,8 +33,7 @@ def _wait_finished(qtbot, log: list) -> None:
     qtbot.waitUntil(lambda: ("finished",) in log, timeout=5000)
 
 
-def test_result_and_progress_arrive_on_the_gui_thread(qtbot):
-    runner = JobRunner()
+def test_result_and_progress_arrive_on_the_gui_thread(qtbot, runner):
     gui = threading.get_ident()
     threads: list[int] = []
 
@@ -43,8 +53,7 @@ def test_result_and_progress_arrive_on_the_gui_thread(qtbot):
     assert_no_threads()
 
 
-def test_one_failure_shape_user_message_and_details(qtbot):
-    runner = JobRunner()
+def test_one_failure_shape_user_message_and_details(qtbot, runner):
 
     def bad_image(_ctx):
         raise ImageError("x.png: the image file is damaged or truncated")
@@ -64,8 +73,7 @@ def test_one_failure_shape_user_message_and_details(qtbot):
     assert_no_threads()
 
 
-def test_cancel_is_cooperative_and_reported(qtbot):
-    runner = JobRunner()
+def test_cancel_is_cooperative_and_reported(qtbot, runner):
     started = threading.Event()
 
     def loop(ctx):
@@ -84,9 +92,8 @@ def test_cancel_is_cooperative_and_reported(qtbot):
     assert_no_threads()
 
 
-def test_a_new_job_in_a_slot_supersedes_the_running_one(qtbot):
+def test_a_new_job_in_a_slot_supersedes_the_running_one(qtbot, runner):
     """A superseded job that ignores its cancel and ends late delivers nothing but ``finished``."""
-    runner = JobRunner()
     release = threading.Event()
 
     def deaf(ctx):
@@ -111,8 +118,7 @@ def test_a_new_job_in_a_slot_supersedes_the_running_one(qtbot):
     assert_no_threads()
 
 
-def test_jobs_without_a_slot_run_side_by_side(qtbot):
-    runner = JobRunner()
+def test_jobs_without_a_slot_run_side_by_side(qtbot, runner):
     both = threading.Barrier(2, timeout=5)
 
     def meet(_ctx):
@@ -128,8 +134,7 @@ def test_jobs_without_a_slot_run_side_by_side(qtbot):
     assert_no_threads()
 
 
-def test_shutdown_supersedes_everything_and_waits(qtbot):
-    runner = JobRunner()
+def test_shutdown_supersedes_everything_and_waits(qtbot, runner):
     started, ended = threading.Event(), threading.Event()
 
     def slow(ctx):
