@@ -22,6 +22,7 @@ def _isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: p
     base = tmp_path_factory.mktemp("userdirs")
     monkeypatch.setenv("RSDESK_CONFIG_DIR", str(base / "config"))
     monkeypatch.setenv("RSDESK_DATA_DIR", str(base / "data"))
+    monkeypatch.setenv("RSDESK_LOG_DIR", str(base / "log"))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -11,12 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from rsdesk import __version__
 from rsdesk.cli import main
 from rsdesk.core.assets import resource_path
-from rsdesk.core.dictionary import load_dictionary
 from rsdesk.core.images import load_image
 
 COFFEE = resource_path("samples", "coffee.jpg")
@@ -279,7 +277,7 @@ def test_attack_text_output(capsys, tmp_path):
             "error: unknown attack 'deepfool'; choose one of fgsm, bim, mifgsm, cw, bpda",
         ),
         (["--attack", "fgsm", "--eps", "300"], "error: ε (/255) must be within 0…255, got 300"),
-        (["--attack", "bim", "--steps", "0"], "error: steps must be within 1…10000, got 0"),
+        (["--attack", "bim", "--steps", "0"], "error: --steps: steps must be within 1…10000, got 0"),
         (["--target", "zzzzqqq"], "error: target class 'zzzzqqq' is unknown"),
         (["--target", "cat"], "error: target class 'cat' is ambiguous"),
     ],
@@ -368,141 +366,6 @@ def test_purify_bad_dictionary(capsys, tmp_path):
     assert main(["purify", "--dictionary", str(bad), "--out", str(tmp_path), str(COFFEE)]) == 2
     (line,) = _error_lines(capsys.readouterr().err)
     assert line.startswith("error: bad.npz: not a RegionSparse dictionary")
-
-
-# ----- train-dictionary ---------------------------------------------------------------------------
-
-
-def test_train_dictionary(capsys, tmp_path):
-    folder = tmp_path / "train"
-    folder.mkdir()
-    for name in ("coffee.jpg", "camera.jpg", "chelsea.jpg"):
-        img = load_image(resource_path("samples", name))[:96, :96]
-        Image.fromarray((img * 255).astype(np.uint8)).save(folder / f"{Path(name).stem}.png")
-    out = tmp_path / "d.npz"
-    code = main(
-        [
-            "train-dictionary",
-            str(folder),
-            "--atoms",
-            "16",
-            "--patches-per-image",
-            "200",
-            "--patch-size",
-            "4",
-            "--h",
-            "5",
-            "--quiet",
-            "--out",
-            str(out),
-        ]
-    )
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    d = load_dictionary(out)
-    assert d.n_atoms == 16 and d.patch_size == 4 and d.n_images == 3 and d.h == 5
-    assert captured.out.startswith(f"saved {out}: 16 atoms, 4×4 patches")
-
-
-def test_train_dictionary_errors(capsys, tmp_path):
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    assert main(["train-dictionary", str(empty), "--quiet", "--out", str(tmp_path / "d.npz")]) == 1
-    assert _error_lines(capsys.readouterr().err) == [f"error: no images found in {empty}"]
-    assert not (tmp_path / "d.npz").exists()
-    (empty / "x.png").write_text("not a png")
-    assert main(["train-dictionary", str(empty), "--quiet", "--out", str(tmp_path / "d.npz")]) == 2
-    err = capsys.readouterr().err
-    assert "x.png" in err and "no usable training images" in err
-    assert "Traceback" not in err
-
-
-# ----- evaluate -----------------------------------------------------------------------------------
-
-
-def _labelled_folder(tmp_path: Path) -> Path:
-    folder = tmp_path / "eval"
-    folder.mkdir()
-    shutil.copy(COFFEE, folder / "a.jpg")
-    shutil.copy(CAMERA, folder / "b.jpg")
-    shutil.copy(COFFEE, folder / "unlabelled.jpg")  # no label: skipped
-    (folder / "labels.csv").write_text("file,class_index\na.jpg,967\nb.jpg,872\n")
-    return folder
-
-
-def test_evaluate_prints_its_tables_and_writes_a_run_directory(capsys, tmp_path):
-    folder = _labelled_folder(tmp_path)
-    out = tmp_path / "run"
-    code = main(
-        [
-            "evaluate",
-            str(folder),
-            "--attack",
-            "fgsm",
-            "--strengths",
-            "4",
-            "--defenses",
-            "none,jpeg",
-            "--out",
-            str(out),
-            "--quiet",
-        ]
-    )
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    text = captured.out
-    assert "Counted: 2 of 2 images: those the classifier gets right when clean" in text
-    assert "| defense | clean | FGSM ε 4/255 |" in text
-    assert "| No defense | 100 (" in text  # both images are classified correctly when clean
-    assert "| JPEG compression |" in text
-    assert f"run directory: {out}" in text
-    assert (out / "results.csv").is_file() and (out / "figures" / "evaluate.png").is_file()
-
-
-def test_evaluate_json_is_the_summary_on_one_line(capsys, tmp_path):
-    folder = _labelled_folder(tmp_path)
-    code = main(
-        ["evaluate", str(folder), "--attack", "fgsm", "--strengths", "2", "--defenses", "none", "--json"]
-    )
-    captured = capsys.readouterr()
-    assert code == 0
-    (res,) = _records(captured.out)
-    assert res["n_images"] == 2 and res["protocol"] == "correct-only"
-    cell = next(c for c in res["cells"] if c["strength"] == 0 and c["defense"] == "none")
-    assert (cell["n"], cell["accuracy"]) == (2, 1.0)
-    assert {c["name"] for c in res["checks"]}
-    assert "evaluate" in captured.err  # progress goes to stderr even with --json
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["--defenses", "none,magic"], "error: defense 'magic': unknown defense 'magic'"),
-        (["--attack", "nope"], "error: unknown attack 'nope'"),
-        (["--set", "jpeg.quality=0", "--defenses", "jpeg"], "error: defense 'jpeg': quality must be within"),
-        (["--limit", "0"], "error: --limit must be at least 1, got 0"),
-        (["--strengths", "abc"], "error: --strengths: 'abc' is not a number"),
-        (["--plan", "paper-fig9"], "error: --plan: 'paper-fig9' is neither a preset"),
-        (["--attacks", "cw", "--l2-strengths", "8"], "error: experiment 'evaluate': cw takes d"),
-    ],
-)
-def test_evaluate_errors(capsys, tmp_path, args, message):
-    folder = _labelled_folder(tmp_path)
-    code = main(["evaluate", str(folder), "--strengths", "2", "--quiet", *args])
-    err = capsys.readouterr().err
-    assert code == 2
-    (line,) = _error_lines(err)
-    assert line.startswith(message)
-    assert "Traceback" not in err
-
-
-def test_evaluate_without_labels(capsys, tmp_path):
-    folder = tmp_path / "nolabels"
-    folder.mkdir()
-    shutil.copy(COFFEE, folder / "x.jpg")
-    assert main(["evaluate", str(folder), "--quiet"]) == 1
-    (line,) = _error_lines(capsys.readouterr().err)
-    assert line.startswith("error: no labelled images")
 
 
 def test_purify_with_a_random_dictionary_is_the_notr_ablation(capsys, tmp_path, sample_image):

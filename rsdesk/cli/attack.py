@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rsdesk.cli.options import check_attack_options, check_output_folder
 from rsdesk.cli.output import (
     Failures,
     emit,
@@ -40,21 +41,25 @@ def _load_batch(model: Classifier, paths: list[Path], failures: Failures) -> lis
 
 def run(args: argparse.Namespace) -> int:
     """Attack the inputs batch by batch; every parameter is checked before the model is loaded."""
-    from rsdesk.core.attacks import create_attack
+    from rsdesk.core.attacks import attack_class, create_attack
     from rsdesk.core.datasets import LabelLookup
     from rsdesk.core.labels import require_class
     from rsdesk.core.verdicts import attack_success
 
+    attack_class(args.attack)  # an unknown name first: it says which attacks there are
+    check_attack_options(args, [args.attack], ATTACK_PARAMS)
     params = {k: getattr(args, k) for k in ATTACK_PARAMS}
     attack = create_attack(args.attack, **{k: v for k, v in params.items() if v is not None})
     target = require_class(args.target) if args.target else None
     if args.batch < 1:
         raise ValueError(f"--batch must be at least 1, got {args.batch}")
-    model = load_model(args)
-    out_dir = Path(args.out)
     failures = Failures()
     paths = input_files(args.inputs, failures)
-    label_of = LabelLookup()
+    if not paths:
+        return failures.nothing_found(args.inputs)
+    out_dir = check_output_folder(args.out, f"{paths[0].stem}_{attack.name}.{args.format}")
+    model = load_model(args)
+    label_of = LabelLookup(failures.report)  # a broken labels.csv is named; its images still run
     used: set[Path] = set()
 
     # Several images share each attack step (one batched forward/backward is cheaper than many); only
@@ -65,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         t0 = time.perf_counter()
         label = f"[{start + 1}-{start + len(chunk)}/{len(paths)}]"
-        with ProgressBar(f"{label} {attack.title}", not args.quiet and not args.json) as bar:
+        with ProgressBar(f"{label} {attack.title}", not args.quiet) as bar:
             outcomes = attack.run(
                 model,
                 model.to_tensor([img for _, img in chunk]),

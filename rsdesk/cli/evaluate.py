@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rsdesk.cli.interrupt import Interrupted
+from rsdesk.cli.options import check_attack_options, check_output_folder
 from rsdesk.cli.output import print_error
 from rsdesk.cli.progress import ProgressBar, write_line
 
@@ -40,17 +43,26 @@ def _numbers(text: str | None, option: str) -> list[float]:
     for part in text.split(","):
         if part.strip():
             try:
-                out.append(float(part))
+                value = float(part)
             except ValueError:
                 raise ValueError(f"{option}: {part.strip()!r} is not a number") from None
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"{option}: {part.strip()!r} is not a strength (a finite number ≥ 0)")
+            out.append(value)
     return out
+
+
+def attack_names(args: argparse.Namespace) -> list[str]:
+    """The attacks ``--attacks`` (or the older ``--attack``) names; BIM when neither is given."""
+    return [n.strip() for n in (args.attacks or args.attack or "bim").split(",") if n.strip()]
 
 
 def plan_from_options(args: argparse.Namespace) -> dict[str, Any]:
     """The plan the options describe: one experiment, every attack × its strengths × every defense."""
     from rsdesk.core.attacks import attack_class
 
-    names = [n.strip() for n in (args.attacks or args.attack or "bim").split(",") if n.strip()]
+    names = attack_names(args)
+    check_attack_options(args, names, ("steps",))
     linf = _numbers(args.strengths, "--strengths")
     l2 = _numbers(args.l2_strengths, "--l2-strengths")
     attacks: dict[str, Any] = {}
@@ -120,7 +132,7 @@ def build_plan(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Run (or resume) the evaluation; print its tables, or summary.json as one line with ``--json``."""
-    from rsdesk.core.evaluation import collect_images, run_evaluation
+    from rsdesk.core.evaluation import collect_images, parse_plan, run_evaluation
     from rsdesk.core.evaluation.report import markdown
 
     if args.threads < 0:
@@ -128,6 +140,9 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be at least 1, got {args.limit}")
     plan = build_plan(args)
+    parse_plan(plan)  # every parameter checked now, before the images are read
+    if args.out:
+        check_output_folder(args.out, "results.csv")
     problems: list[str] = []
 
     def problem(text: str) -> None:
@@ -154,9 +169,11 @@ def run(args: argparse.Namespace) -> int:
                 progress=bar,
                 on_problem=problem,
             )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if args.out:
-            print_error(f"interrupted: finished results are kept in {out}; run the same command to resume")
+            raise Interrupted(
+                f"interrupted: finished results are kept in {out}; run the same command to resume"
+            ) from exc
         raise
     finally:
         if temp is not None:

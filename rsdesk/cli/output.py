@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,6 +42,12 @@ class Failures:
     def exit_code(self) -> int:
         return 1 if self.count else 0
 
+    def nothing_found(self, inputs: Sequence[str]) -> int:
+        """End a command that found no image at all: exit 1, saying so unless every input already did."""
+        if not self.count:
+            self.report("no images found in " + ", ".join(inputs))
+        return 1
+
 
 def input_files(inputs: Sequence[str], failures: Failures) -> list[Path]:
     """The image files the inputs name (folders walked by the core); a missing or non-image input fails."""
@@ -53,15 +60,21 @@ def input_files(inputs: Sequence[str], failures: Failures) -> list[Path]:
 
 
 def read_image(path: Path, failures: Failures) -> np.ndarray | None:
-    """Decode one input; an unreadable file is reported and counted (None), and the command goes on."""
+    """Decode one input; an unreadable file is reported and counted (None), and the command goes on.
+
+    Besides the loader's own errors, an operating-system error (a file that vanished, an I/O error) or one
+    that needs more memory than there is concerns this file only: the next one may well be fine.
+    """
     from rsdesk.core.errors import error_text
     from rsdesk.core.images import ImageError, load_image
 
     try:
         return load_image(path)
-    except ImageError as exc:
+    except (ImageError, OSError) as exc:
         failures.report(error_text(exc))
-        return None
+    except MemoryError:
+        failures.report(f"{path.name}: too large to load (not enough memory)")
+    return None
 
 
 def load_model(args: argparse.Namespace) -> Classifier:
@@ -81,9 +94,32 @@ def top5_text(prediction: Prediction) -> str:
     return ", ".join(f"{c.label} {c.prob:.2f}" for c in prediction.top(5)[:3])
 
 
+class NonFiniteResult(ValueError):
+    """A result holding NaN or infinity: never printed (it is not JSON, and it is not an answer)."""
+
+
+def _non_finite(value: object) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_non_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_non_finite(v) for v in value)
+    return False
+
+
 def emit(args: argparse.Namespace, record: dict, text: str) -> None:
-    """One result on stdout: the JSON record with ``--json``, else the text line."""
-    write_line(json.dumps(record) if args.json else text)
+    """One result on stdout: the JSON record with ``--json``, else the text line.
+
+    A record with a non-finite number (a broken model's NaN probabilities) is an error, in both modes:
+    ``--json`` output stays valid JSON (``allow_nan=False``) and no wrong answer is printed as if it held.
+    """
+    if _non_finite(record):
+        raise NonFiniteResult(
+            f"{Path(str(record.get('file', '?'))).name}: the classifier's output is not a finite number "
+            "(NaN or infinity); its weights are broken"
+        )
+    write_line(json.dumps(record, allow_nan=False) if args.json else text)
 
 
 def save_output(base: Path, image: np.ndarray, fmt: str, used: set[Path]) -> tuple[Path, np.ndarray]:

@@ -60,11 +60,12 @@ def write_line(text: str, stream: IO[str] | None = None) -> None:
 
 
 class ProgressBar:
-    """A ``progress(fraction, message)`` callable that draws a tqdm bar with the message and an ETA.
+    """A ``progress(fraction, message)`` callable that draws a tqdm bar on stderr with the message and an
+    ETA, shown from the first finished item on; off a terminal, sparse lines (see :class:`_LineStream`).
 
-    ``enabled=False`` (``--quiet``, ``--json``) makes every call a no-op. The bar finishes when a fraction
-    reaches 1; :meth:`close` (or leaving a ``with`` block) finishes it in any case, so the next output starts
-    on a fresh line even when a job stops early.
+    ``enabled=False`` (``--quiet``) makes every call a no-op; ``--json`` keeps it (stdout stays pure JSON).
+    The bar finishes when a fraction reaches 1; :meth:`close` (or leaving a ``with`` block) finishes it in
+    any case, so the next output starts on a fresh line even when a job stops early.
     """
 
     def __init__(self, label: str, enabled: bool = True) -> None:
@@ -93,8 +94,13 @@ class ProgressBar:
         if bar is None:
             return
         value = _TOTAL * min(1.0, max(0.0, float(fraction)))
+        first = bar.n == 0 and value > 0
         bar.set_postfix_str(message, refresh=False)
         bar.update(value - bar.n)  # respects the redraw interval; a step back is allowed
+        if first and fraction < 1.0:
+            # the first finished item gives a rate, hence a time estimate: show it now, not after 10 %
+            bar.refresh()
+            bar.last_print_n, bar.last_print_t = bar.n, bar._time()
         if fraction >= 1.0:
             self.close()
 

@@ -7,6 +7,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from rsdesk.cli.options import check_output_folder
 from rsdesk.cli.output import (
     Failures,
     emit,
@@ -43,28 +44,29 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, k) is not None:
             params[k] = getattr(args, k)
     defense = create_defense(args.defense, params, dictionary=args.dictionary, device=args.device)
-    model = load_model(args)
-    out_dir = Path(args.out)
     failures = Failures()
     used: set[Path] = set()
     paths = input_files(args.inputs, failures)
-    with ProgressBar("purify", not args.quiet and not args.json and len(paths) > 1) as bar:
+    if not paths:
+        return failures.nothing_found(args.inputs)
+    out_dir = check_output_folder(args.out, f"{paths[0].stem}_{defense.name}.{args.format}")
+    model = load_model(args)
+    with ProgressBar("purify", not args.quiet and len(paths) > 1) as bar:
         for n, path in enumerate(paths):
             t0 = time.perf_counter()
             img = read_image(path, failures)
-            if img is None:
-                continue
-            result = defense.purify(model.prepare(img))
-            saved, reloaded = save_output(
-                out_dir / f"{path.stem}_{defense.name}", result.purified, args.format, used
-            )
-            pred = model.classify(reloaded)
-            rec = {
-                "file": str(path),
-                "out": str(saved),
-                "top5": top5_record(pred),
-                "seconds": round(time.perf_counter() - t0, 4),
-            }
-            emit(args, rec, f"{path} → {saved}: {top5_text(pred)}")
+            if img is not None:
+                result = defense.purify(model.prepare(img))
+                saved, reloaded = save_output(
+                    out_dir / f"{path.stem}_{defense.name}", result.purified, args.format, used
+                )
+                pred = model.classify(reloaded)
+                rec = {
+                    "file": str(path),
+                    "out": str(saved),
+                    "top5": top5_record(pred),
+                    "seconds": round(time.perf_counter() - t0, 4),
+                }
+                emit(args, rec, f"{path} → {saved}: {top5_text(pred)}")
             bar((n + 1) / len(paths), path.name)
     return failures.exit_code

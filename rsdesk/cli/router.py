@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 from rsdesk import __version__
 from rsdesk.cli import attack, classify, evaluate, purify, train
+from rsdesk.cli.interrupt import EXIT_INTERRUPTED, Interrupted, InterruptGuard, caused_by_interrupt
 from rsdesk.cli.output import print_error
 
 
@@ -173,7 +174,7 @@ def build_gui_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--screenshot",
         metavar="OUT.png",
-        help="render the main window offscreen after running the pipeline, then exit",
+        help="render the window offscreen on the default settings after running the pipeline, then exit",
     )
     parser.add_argument(
         "--open-run",
@@ -191,14 +192,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv or argv[0] not in COMMANDS:
         gui_args = build_gui_parser().parse_args(argv)
         return run_gui(gui_args.images, gui_args.screenshot, gui_args.open_run)
-    args = build_parser().parse_args(argv)
-    try:
-        return COMMANDS[args.command](args)
-    except KeyboardInterrupt:
-        print_error("interrupted")
-        return 130
-    except (ValueError, OSError) as exc:
-        from rsdesk.core.errors import error_text
+    with InterruptGuard() as guard:
+        try:
+            args = build_parser().parse_args(argv)
+            return COMMANDS[args.command](args)
+        except SystemExit:
+            raise  # argparse's own errors and --help
+        except BaseException as exc:
+            return _exit_code(exc, guard.interrupted)
 
+
+def _exit_code(exc: BaseException, interrupted: bool) -> int:
+    """One ``error:`` line for an exception that ended a command, and the exit status it means."""
+    from rsdesk.core.errors import error_text
+
+    if interrupted or caused_by_interrupt(exc):
+        # after Ctrl-C, whatever broke on the way out (a half-written archive) is a consequence of it
+        print_error(exc.message if isinstance(exc, Interrupted) else "interrupted")
+        return EXIT_INTERRUPTED
+    if isinstance(exc, MemoryError):
+        print_error(f"not enough memory to finish ({error_text(exc)})")
+        return 1
+    if isinstance(exc, (ValueError, OSError)):
         print_error(error_text(exc))
         return 2
+    raise exc

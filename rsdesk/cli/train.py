@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import argparse
 
-from rsdesk.cli.output import print_error
+from rsdesk.cli.output import Failures, print_error
 from rsdesk.cli.progress import ProgressBar, write_line
 
 
 def run(args: argparse.Namespace) -> int:
-    """Train on every image found; unusable ones are reported and skipped (exit 1), none at all is exit 1."""
+    """Train on every image found; unusable ones are reported and skipped (exit 1), none at all is exit 1.
+
+    ``--out`` is checked first: a destination that cannot be written fails in a second, not after the
+    training. The save is atomic, so Ctrl-C or a full disk while saving leaves no partial file.
+    """
     from rsdesk.core.datasets import find_images
     from rsdesk.core.dictionary import TrainingConfig, save_dictionary, train_dictionary
+    from rsdesk.core.files import ensure_writable_destination
 
-    found = find_images(args.folder)
-    if not found.files:
-        print_error("no images found in " + ", ".join(args.folder))
-        return 1
-    for problem in found.problems:
-        print_error(problem)
+    ensure_writable_destination(args.out)
     cfg = TrainingConfig(
         h=args.h,
         patch_size=args.patch_size,
@@ -29,8 +29,15 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         learner=args.learner,
     )
+    cfg.validate()
+    failures = Failures()
+    found = find_images(args.folder)
+    for problem in found.problems:
+        failures.report(problem)
+    if not found.files:
+        return failures.nothing_found(args.folder)
     with ProgressBar("training", not args.quiet) as bar:
         d = train_dictionary(found.files, cfg, progress=bar, on_skip=print_error)
     out = save_dictionary(args.out, d)
     write_line(f"saved {out}: {d.describe()}; {d.provenance}")
-    return 1 if found.problems or d.n_images < len(found.files) else 0
+    return 1 if failures.count or d.n_images < len(found.files) else 0

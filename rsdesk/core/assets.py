@@ -7,6 +7,8 @@ import os
 from importlib import resources
 from pathlib import Path
 
+from rsdesk.core.files import require_regular_file
+
 # In a source checkout used without installing (``python -m rsdesk`` from the repository root), the
 # top-level resources/ folder is not importable as ``rsdesk.resources``; fall back to it directly.
 _SOURCE_RESOURCES = Path(__file__).resolve().parents[2] / "resources"
@@ -53,7 +55,7 @@ def bundled_dictionary_path(name: str) -> Path:
 def file_sha256(path: str | os.PathLike[str]) -> str:
     """Hex SHA-256 of a file, read in 1 MiB chunks (weights and dictionaries recorded by evaluations)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open(require_regular_file(path), "rb") as fh:  # a named pipe would block forever
         while chunk := fh.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()

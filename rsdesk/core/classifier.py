@@ -17,12 +17,10 @@ import torch
 from torch import nn
 
 from rsdesk.core import efficientnet_lite
+from rsdesk.core.errors import ClassifierError
 from rsdesk.core.images import resize_center_crop
 from rsdesk.core.labels import imagenet_classes
-
-
-class ClassifierError(ValueError):
-    """A classifier could not be built or its weights could not be loaded."""
+from rsdesk.core.weights import read_state_dict
 
 
 @dataclass(frozen=True)
@@ -77,27 +75,8 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Read a state dict from a file without unpickling arbitrary objects."""
-    if not path.is_file():
-        raise ClassifierError(f"weights file not found: {path}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for foreign or unsafe files
-        raise ClassifierError(
-            f"{path.name}: not a plain PyTorch state dict (RSDesk loads weights only, never pickled "
-            f"code): {str(exc).splitlines()[0][:200]}"
-        ) from exc
-    for key in ("state_dict", "model", "model_state_dict"):
-        if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
-            obj = obj[key]
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ClassifierError(f"{path.name}: the file holds no state dict of tensors")
-    return {k.removeprefix("module."): v for k, v in obj.items()}
-
-
 def _load_into(net: nn.Module, path: Path, title: str) -> nn.Module:
-    state = _read_state_dict(path)
+    state = read_state_dict(path)
     own = net.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -139,7 +118,7 @@ def _build_inception_v3(weights: Path | None) -> nn.Module:
             "inception-v3 needs a weights file (torchvision's inception_v3 state dict, e.g. "
             "inception_v3_google-0cc3c7bd.pth); pass it with --weights or in Settings"
         )
-    state = _read_state_dict(Path(weights))
+    state = read_state_dict(Path(weights))
     aux = any(k.startswith("AuxLogits.") for k in state)
     # torchvision's published Inception-v3 weights expect its `transform_input` re-normalization.
     net = inception_v3(weights=None, aux_logits=aux, transform_input=True, init_weights=False)
@@ -240,8 +219,12 @@ DEFAULT_CLASSIFIER = "efficientnet-lite0"
 
 
 def available_classifiers() -> list[str]:
-    """Names accepted by :func:`load_classifier`: the built-ins, then every torchvision classifier."""
-    import torchvision
+    """Names accepted by :func:`load_classifier`: the built-ins, then every torchvision classifier (none
+    where torchvision is not installed, e.g. a bundle built without it)."""
+    try:
+        import torchvision
+    except ImportError:
+        return list(BUILTIN_SPECS)
 
     names = list(BUILTIN_SPECS)
     names += [f"torchvision/{n}" for n in sorted(torchvision.models.list_models(torchvision.models))]
@@ -335,11 +318,16 @@ class Classifier(nn.Module):
 
     @torch.no_grad()
     def probabilities(self, x: torch.Tensor, batch_size: int = 16) -> torch.Tensor:
-        """Softmax probabilities for a B×3×S×S batch (evaluated in chunks)."""
-        outs = [
-            torch.softmax(self(x[i : i + batch_size].to(self.device)), dim=1)
-            for i in range(0, x.shape[0], batch_size)
-        ]
+        """Softmax probabilities for a B×3×S×S batch (evaluated in chunks); non-finite logits are an error."""
+        outs = []
+        for i in range(0, x.shape[0], batch_size):
+            logits = self(x[i : i + batch_size].to(self.device))
+            if not bool(torch.isfinite(logits).all()):  # damaged weights would give NaN "probabilities"
+                raise ClassifierError(
+                    f"{self.spec.title} computed NaN or infinite outputs, so it cannot classify; its weights "
+                    "are probably damaged"
+                )
+            outs.append(torch.softmax(logits, dim=1))
         return torch.cat(outs)
 
     def classify(self, img: np.ndarray) -> Prediction:

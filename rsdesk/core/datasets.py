@@ -14,7 +14,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from rsdesk.core.images import ImageError, is_image_file, load_image
+from rsdesk.core.errors import ImageError
+from rsdesk.core.files import require_regular_file
+from rsdesk.core.images import is_image_file, load_image
 from rsdesk.core.labels import read_labels_csv, true_label
 from rsdesk.core.progress import CancelFn, check_cancel
 
@@ -31,18 +33,47 @@ class FoundImages(NamedTuple):
     problems: list[str]
 
 
-def _images_under(folder: Path, cancel: CancelFn | None) -> list[Path]:
-    found = []
-    for i, q in enumerate(folder.rglob("*")):
-        if i % 256 == 0:
-            check_cancel(cancel)
-        if (
-            not any(part.startswith(".") for part in q.relative_to(folder).parts)
-            and is_image_file(q)
-            and q.is_file()
-        ):
-            found.append(q)
-    return sorted(found)
+def _images_under(folder: Path, cancel: CancelFn | None) -> tuple[list[Path], list[str]]:
+    """Image files under ``folder`` (sorted) and one line per entry named like an image that is not one.
+
+    Hidden entries are skipped. Linked folders are not entered (as ``Path.rglob`` never did), so a link
+    loop cannot make the walk endless; entries named like images are checked with ``stat`` only, so a
+    named pipe, socket, device, folder, broken link or link loop is reported and never opened.
+    """
+    found: list[Path] = []
+    problems: list[str] = []
+    pending = [folder]
+    seen = 0
+    while pending:
+        current = pending.pop()
+        check_cancel(cancel)
+        try:
+            with os.scandir(current) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            if current == folder:
+                raise
+            problems.append(f"{current.name}: the folder could not be read ({exc.strerror or exc})")
+            continue
+        for entry in entries:
+            seen += 1
+            if seen % 256 == 0:
+                check_cancel(cancel)
+            if entry.name.startswith("."):
+                continue
+            path = Path(entry.path)
+            try:
+                is_real_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                is_real_dir = False
+            if is_real_dir:
+                pending.append(path)
+            elif is_image_file(path):
+                try:
+                    found.append(require_regular_file(path, "image"))
+                except ImageError as exc:
+                    problems.append(str(exc))
+    return sorted(found), problems
 
 
 def find_images(
@@ -50,7 +81,8 @@ def find_images(
 ) -> FoundImages:
     """Files stay as given; folders become their image files (sub-folders too, sorted, hidden ones skipped).
 
-    A given file that is plainly not an image, or is missing, is a problem now; one that only looks like an
+    A given file that is plainly not an image, is missing, or is not a regular file (a named pipe, a
+    socket, a link loop: never opened, it could block forever) is a problem now; one that only looks like an
     image is checked when it is decoded. Other files inside a folder (labels.csv, notes) are expected and
     passed over. ``limit`` caps the files taken from one folder (the window's gallery), saying so.
     Duplicates are dropped, first occurrence kept. Big trees take a while: call it off the GUI thread.
@@ -58,24 +90,27 @@ def find_images(
     files: list[Path] = []
     problems: list[str] = []
     for p in map(Path, paths):
+        shown = p.name or p.resolve().name or str(p)  # "." and "/" have no name of their own
         if p.is_dir():
             try:
-                found = _images_under(p, cancel)
+                found, inner = _images_under(p, cancel)
             except OSError as exc:
-                problems.append(f"{p.name}: the folder could not be read ({exc.strerror or exc})")
+                problems.append(f"{shown}: the folder could not be read ({exc.strerror or exc})")
                 continue
+            problems.extend(inner)
             if not found:
-                problems.append(f"{p.name}: no image files in this folder")
+                problems.append(f"{shown}: no image files in this folder")
             if limit is not None and len(found) > limit:
-                problems.append(f"{p.name}: only the first {limit} of {len(found)} images were taken")
+                problems.append(f"{shown}: only the first {limit} of {len(found)} images were taken")
                 found = found[:limit]
             files.extend(found)
-        elif not p.exists():
-            problems.append(f"{p.name}: file not found")
-        elif not is_image_file(p):
+        elif p.exists() and not is_image_file(p):
             problems.append(f"{p.name}: {NOT_AN_IMAGE}")
         else:
-            files.append(p)
+            try:
+                files.append(require_regular_file(p, "image"))
+            except ImageError as exc:
+                problems.append(str(exc))
     seen: set[Path] = set()
     unique = [f for f in files if not (f in seen or seen.add(f))]
     return FoundImages(unique, problems)
@@ -85,16 +120,27 @@ class LabelLookup:
     """The true class of image files: ``labels.csv`` beside them wins, then a synset in the file name.
 
     Each folder's ``labels.csv`` is read once per lookup object (one import, one command, one evaluation).
+    A labels.csv that cannot be read is one line in ``problems`` (and passed to ``on_problem``) and its
+    folder is treated as having none: the images still load, labelled by their names where they can be.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, on_problem: Callable[[str], None] | None = None) -> None:
         self._folders: dict[Path, dict[str, int]] = {}
+        self._on_problem = on_problem
+        self.problems: list[str] = []
 
     def __call__(self, path: PathLike) -> int | None:
         path = Path(path)
         labels = self._folders.get(path.parent)
         if labels is None:
-            labels = self._folders[path.parent] = read_labels_csv(path.parent)
+            try:
+                labels = read_labels_csv(path.parent)
+            except ValueError as exc:
+                labels = {}
+                self.problems.append(f"{exc}; its labels were not used")
+                if self._on_problem is not None:
+                    self._on_problem(self.problems[-1])
+            self._folders[path.parent] = labels
         return true_label(path, labels)
 
 
@@ -133,7 +179,7 @@ def load_labelled_set(
     found = find_images(inputs, cancel)
     for text in found.problems:
         problem(text)
-    label_of = LabelLookup()
+    label_of = LabelLookup(problem)
     for path in found.files:
         if limit and len(out) >= limit:
             break

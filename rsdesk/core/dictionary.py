@@ -1,4 +1,5 @@
-"""The RegionSparse dictionary: training (spec §1), validation, and ``.npz`` files without pickle.
+"""The RegionSparse dictionary: training (spec §1); the type, validation and ``.npz`` files without pickle
+live in :mod:`rsdesk.core.dictionary_file` and are re-exported here.
 
 Training: non-local-means smoothing with strength ``h`` (OpenCV) → random b×b×3 patches per image →
 per-image z-score of every patch dimension (Patch Normalization, eq. 17) → online dictionary learning
@@ -10,76 +11,51 @@ from __future__ import annotations
 
 import os
 import time
-import zipfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from rsdesk.core.dictionary_file import (
+    FORMAT_VERSION,
+    MAX_ATOMS,
+    Dictionary,
+    DictionaryError,
+    _unit_rows,
+    load_dictionary,
+    save_dictionary,
+    validate_atoms,
+)
 from rsdesk.core.dictlearn import learn_atoms_torch
-from rsdesk.core.images import ImageError, atomic_write, load_image, to_uint8
+from rsdesk.core.errors import ImageError
+from rsdesk.core.images import load_image, to_uint8
 from rsdesk.core.patches import random_patches
 from rsdesk.core.progress import CancelFn, ProgressFn, check_cancel, report, scaled
 
-FORMAT_VERSION = 1
+# The dictionary's type and file format live in dictionary_file; callers import them from here too.
+__all__ = [
+    "FORMAT_VERSION",
+    "MAX_ATOMS",
+    "NORM_EPS",
+    "Dictionary",
+    "DictionaryError",
+    "TrainingConfig",
+    "learn_atoms_sklearn",
+    "load_dictionary",
+    "patch_dataset",
+    "random_dictionary",
+    "save_dictionary",
+    "smooth_nlm",
+    "train_dictionary",
+    "validate_atoms",
+    "zscore_columns",
+]
+
 #: Added to every per-dimension standard deviation so flat regions do not divide by zero.
 NORM_EPS = 1e-3
-
-
-class DictionaryError(ValueError):
-    """A dictionary file is missing, malformed, or does not fit what it is used for."""
-
-
-@dataclass(frozen=True)
-class Dictionary:
-    """Unit-norm atoms for b×b×3 patches plus how they were made."""
-
-    atoms: np.ndarray = field(repr=False)  # n_atoms × 3·b·b, float32, unit rows
-    patch_size: int
-    h: float
-    n_images: int = 0
-    seed: int = 0
-    normalized: bool = True  # trained on z-scored patches (Patch Normalization)
-    provenance: str = ""
-
-    @property
-    def n_atoms(self) -> int:
-        return int(self.atoms.shape[0])
-
-    @property
-    def dim(self) -> int:
-        return int(self.atoms.shape[1])
-
-    def describe(self) -> str:
-        return f"{self.n_atoms} atoms, {self.patch_size}×{self.patch_size} patches, h {self.h:g}"
-
-
-def _unit_rows(a: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(a, axis=1, keepdims=True)
-    return (a / np.maximum(norms, 1e-12)).astype(np.float32)
-
-
-def validate_atoms(atoms: np.ndarray, patch_size: int) -> np.ndarray:
-    """Check shape, dtype and finiteness of an atom matrix; return it as unit-norm float32."""
-    if atoms.ndim != 2:
-        raise DictionaryError(f"atoms must be a 2-D matrix, found shape {atoms.shape}")
-    if not np.issubdtype(atoms.dtype, np.floating):
-        raise DictionaryError(f"atoms must be floating point, found {atoms.dtype}")
-    if patch_size < 2 or atoms.shape[1] != 3 * patch_size * patch_size:
-        raise DictionaryError(
-            f"atoms have {atoms.shape[1]} values each, but {patch_size}×{patch_size}×3 patches need "
-            f"{3 * patch_size * patch_size}"
-        )
-    if atoms.shape[0] < 2:
-        raise DictionaryError("a dictionary needs at least 2 atoms")
-    if not np.isfinite(atoms).all():
-        raise DictionaryError("atoms contain NaN or infinite values")
-    if (np.linalg.norm(atoms, axis=1) < 1e-8).any():
-        raise DictionaryError("some atoms are all zeros")
-    return _unit_rows(atoms)
 
 
 def random_dictionary(n_atoms: int = 256, patch_size: int = 8, seed: int = 0) -> Dictionary:
@@ -87,68 +63,6 @@ def random_dictionary(n_atoms: int = 256, patch_size: int = 8, seed: int = 0) ->
     rng = np.random.default_rng(seed)
     atoms = _unit_rows(rng.standard_normal((n_atoms, 3 * patch_size * patch_size)))
     return Dictionary(atoms, patch_size, h=0.0, seed=seed, provenance="random Gaussian atoms (noTR)")
-
-
-def save_dictionary(path: str | os.PathLike[str], d: Dictionary) -> Path:
-    """Write ``.npz`` atomically, with only arrays and plain scalars (readable with allow_pickle=False)."""
-
-    def write(fh: object) -> None:
-        np.savez_compressed(
-            fh,
-            atoms=d.atoms.astype(np.float32),
-            patch_size=np.int64(d.patch_size),
-            h=np.float64(d.h),
-            n_images=np.int64(d.n_images),
-            seed=np.int64(d.seed),
-            normalized=np.bool_(d.normalized),
-            format_version=np.int64(FORMAT_VERSION),
-            provenance=np.str_(d.provenance),
-        )
-
-    return atomic_write(path, write)  # type: ignore[arg-type]
-
-
-def load_dictionary(path: str | os.PathLike[str]) -> Dictionary:
-    """Read and validate a dictionary file; :class:`DictionaryError` says exactly what is wrong."""
-    path = Path(path)
-    if not path.is_file():
-        raise DictionaryError(f"dictionary file not found: {path}")
-    try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a plain .npy array
-            raise DictionaryError(f"{path.name}: expected an .npz archive with an 'atoms' array")
-        with loaded as z:
-            data = {k: z[k] for k in z.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        if isinstance(exc, DictionaryError):
-            raise
-        raise DictionaryError(f"{path.name}: not a RegionSparse dictionary (.npz) file ({exc})") from exc
-    missing = [k for k in ("atoms", "patch_size", "h", "format_version") if k not in data]
-    if missing:
-        raise DictionaryError(f"{path.name}: not a RegionSparse dictionary (missing {', '.join(missing)})")
-    try:
-        version = int(data["format_version"])
-        patch_size = int(data["patch_size"])
-    except (TypeError, ValueError) as exc:
-        raise DictionaryError(f"{path.name}: malformed metadata ({exc})") from exc
-    if version > FORMAT_VERSION:
-        raise DictionaryError(
-            f"{path.name}: format version {version} is newer than this RSDesk understands "
-            f"({FORMAT_VERSION}); update RSDesk"
-        )
-    atoms = validate_atoms(np.asarray(data["atoms"]), patch_size)
-    try:
-        return Dictionary(
-            atoms=atoms,
-            patch_size=patch_size,
-            h=float(data["h"]),
-            n_images=int(data.get("n_images", 0)),
-            seed=int(data.get("seed", 0)),
-            normalized=bool(data.get("normalized", True)),
-            provenance=str(data.get("provenance", "")),
-        )
-    except (TypeError, ValueError) as exc:
-        raise DictionaryError(f"{path.name}: malformed metadata ({exc})") from exc
 
 
 # ----- training ------------------------------------------------------------------------------------

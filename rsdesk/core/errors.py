@@ -1,15 +1,32 @@
 """How a failure is put to a user: one rule for the command line's ``error:`` lines and the window's
 messages, so the same problem reads the same everywhere.
 
-The core raises ``ValueError`` subclasses (``ImageError``, ``DictionaryError``, ``ClassifierError``) and
-``OSError`` with messages already written for a person; anything else is a bug, shown with its type so a
-report names it.
+The core raises ``ValueError`` subclasses (``ImageError``, ``DictionaryError``, ``ClassifierError``,
+``FileError``) and ``OSError`` with messages already written for a person; anything else is a bug, shown
+with its type so a report names it. The classes live here (and are re-exported where they were first
+defined) so that :mod:`rsdesk.core.files` can raise the right one without importing the loaders.
 """
 
 from __future__ import annotations
 
 #: Errors whose message is already written for a user (no type name needed in front of it).
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError)
+
+
+class FileError(ValueError):
+    """A path the user gave is not a usable file (missing, a folder, a pipe, a link loop, unreadable)."""
+
+
+class ImageError(ValueError):
+    """An image could not be used; the message says why in words a user understands."""
+
+
+class DictionaryError(ValueError):
+    """A dictionary file is missing, malformed, or does not fit what it is used for."""
+
+
+class ClassifierError(ValueError):
+    """A classifier could not be built, its weights could not be loaded, or it computed garbage."""
 
 
 def error_text(exc: BaseException) -> str:

@@ -7,31 +7,35 @@ leaves half an image behind.
 
 from __future__ import annotations
 
-import io
 import os
-import tempfile
-from collections.abc import Callable
+import struct
+import warnings
+import zlib
 from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from rsdesk.core.errors import ImageError
+from rsdesk.core.files import (
+    atomic_write,
+    read_array_after_header,
+    read_npy_header,
+    require_regular_file,
+)
+
+# ImageError (now in errors) and atomic_write (now in files) are still imported from here by callers.
+
 #: Largest image accepted, in pixels (width × height). Larger files are refused before decoding, which
 #: also guards against decompression bombs (a tiny file that expands to gigabytes).
 MAX_PIXELS = 50_000_000
+# Pillow warns on stderr about images over its own (larger) limit; MAX_PIXELS refuses them with a message.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 #: Smallest side accepted by default: one RegionSparse patch (8 px) must fit.
 MIN_SIDE = 8
 
-# The process umask, read once: mkstemp creates 0600 files, and saved files should get normal permissions.
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".npy"})
-
-
-class ImageError(ValueError):
-    """An image could not be used; the message says why in words a user understands."""
 
 
 def is_image_file(path: str | os.PathLike[str]) -> bool:
@@ -73,14 +77,32 @@ def _check_size(width: int, height: int, max_pixels: int, min_side: int, name: s
 
 
 def load_npy_image(path: Path, *, max_pixels: int = MAX_PIXELS, min_side: int = MIN_SIDE) -> np.ndarray:
-    """Load a float image saved by :func:`save_npy` (H×W×3, values in [0, 1]); never unpickles."""
+    """Load a float image saved by :func:`save_npy` (H×W×3, values in [0, 1]); never unpickles.
+
+    The header is checked before any data is read, so a file claiming a huge shape costs nothing.
+    """
+    path = require_regular_file(path, "image")
     try:
-        arr = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
+        with open(path, "rb") as fh:
+            header = read_npy_header(fh)
+            shape = header.shape
+            if header.dtype.hasobject:
+                raise ImageError(
+                    f"{path.name}: not a readable NumPy image file (it holds Python objects, which could "
+                    "run code; RSDesk never loads them)"
+                )
+            if len(shape) != 3 or shape[2] != 3 or not header.numeric:
+                raise ImageError(
+                    f"{path.name}: expected an H×W×3 numeric array, found shape {shape} of {header.dtype}"
+                )
+            _check_size(shape[1], shape[0], max_pixels, min_side, path.name)
+            if os.fstat(fh.fileno()).st_size != header.header_len + header.nbytes:
+                raise ImageError(f"{path.name}: the NumPy image file is damaged or truncated")
+            arr = read_array_after_header(fh, header, "the image data")
+    except ImageError:
+        raise
+    except (ValueError, OSError, EOFError, SyntaxError) as exc:
         raise ImageError(f"{path.name}: not a readable NumPy image file ({exc})") from exc
-    if arr.ndim != 3 or arr.shape[2] != 3 or not np.issubdtype(arr.dtype, np.number):
-        raise ImageError(f"{path.name}: expected an H×W×3 numeric array, found shape {arr.shape}")
-    _check_size(arr.shape[1], arr.shape[0], max_pixels, min_side, path.name)
     arr = arr.astype(np.float32)
     if not np.isfinite(arr).all() or arr.min() < -1e-6 or arr.max() > 1 + 1e-6:
         raise ImageError(f"{path.name}: values must be finite and within [0, 1]")
@@ -92,14 +114,11 @@ def load_image(
 ) -> np.ndarray:
     """Read an image file as float32 RGB (H×W×3) in [0, 1], EXIF orientation applied.
 
-    Raises :class:`ImageError` for missing, unreadable, corrupt, too large or too small files.
+    Raises :class:`ImageError` for missing, unreadable, corrupt, too large or too small files, and for
+    anything that is not a regular file (a named pipe would block forever): those are never opened.
     """
-    path = Path(path)
+    path = require_regular_file(path, "image")
     name = path.name
-    if not path.exists():
-        raise ImageError(f"{name}: file not found")
-    if path.is_dir():
-        raise ImageError(f"{name}: is a folder, not an image")
     if path.suffix.lower() == ".npy":
         return load_npy_image(path, max_pixels=max_pixels, min_side=min_side)
     try:
@@ -114,8 +133,29 @@ def load_image(
         raise ImageError(f"{name}: not an image file RSDesk can read") from exc
     except Image.DecompressionBombError as exc:
         raise ImageError(f"{name}: image is too large to decode safely") from exc
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(f"{name}: the image file is damaged or truncated ({exc})") from exc
+    except MemoryError as exc:
+        raise ImageError(f"{name}: not enough memory to decode this image") from exc
+    except (
+        OSError,
+        SyntaxError,
+        ValueError,
+        EOFError,
+        struct.error,
+        zlib.error,
+        IndexError,
+        TypeError,
+    ) as exc:
+        # Pillow's decoders signal damaged files with any of these
+        raise ImageError(f"{name}: the image file is damaged or truncated ({_first_line(exc)})") from exc
+
+
+#: What Pillow's decoders raise for damaged files.
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, IndexError, TypeError)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 def to_uint8(img: np.ndarray) -> np.ndarray:
@@ -131,30 +171,6 @@ def from_uint8(img: np.ndarray) -> np.ndarray:
 def quantize(img: np.ndarray) -> np.ndarray:
     """The float image an 8-bit file of ``img`` would load back as."""
     return from_uint8(to_uint8(img))
-
-
-def atomic_write(path: str | os.PathLike[str], write: Callable[[io.BufferedWriter], None]) -> Path:
-    """Write a file through ``write(fileobj)`` into a temporary file beside it, then rename over ``path``.
-
-    Readers never see a partial file, and a failed write leaves any previous file untouched.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
 
 
 def save_png(path: str | os.PathLike[str], img: np.ndarray) -> Path:
@@ -177,20 +193,57 @@ def save_image(path: str | os.PathLike[str], img: np.ndarray) -> Path:
     return save_png(path, img)
 
 
+#: The coefficient of OpenCV's bicubic kernel (``INTER_CUBIC``).
+_CUBIC_A = -0.75
+
+
+def _cubic_weights(t: np.ndarray) -> list[np.ndarray]:
+    a = _CUBIC_A
+    w0 = ((a * (t + 1) - 5 * a) * (t + 1) + 8 * a) * (t + 1) - 4 * a
+    w1 = ((a + 2) * t - (a + 3)) * t * t + 1
+    w2 = ((a + 2) * (1 - t) - (a + 3)) * (1 - t) * (1 - t) + 1
+    return [w0, w1, w2, 1 - w0 - w1 - w2]
+
+
+def _cubic_axis(img: np.ndarray, axis: int, n_out: int, start: int, count: int) -> np.ndarray:
+    """Rows/columns ``start … start+count`` of OpenCV's bicubic resize of ``img`` to ``n_out`` along ``axis``.
+
+    The same sample positions, kernel and edge rule (replicate) as ``cv2.resize``, but only the requested
+    part is computed, so the memory is that of the output.
+    """
+    n_in = img.shape[axis]
+    pos = ((np.arange(start, start + count, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5).astype(
+        np.float32
+    )
+    base = np.floor(pos).astype(np.int64)
+    frac = pos - base
+    shape = [1] * img.ndim
+    shape[axis] = count
+    out = np.zeros((*img.shape[:axis], count, *img.shape[axis + 1 :]), dtype=np.float32)
+    for k, weight in enumerate(_cubic_weights(frac)):
+        taken = np.take(img, np.clip(base + k - 1, 0, n_in - 1), axis=axis)
+        out += weight.astype(np.float32).reshape(shape) * taken
+    return out
+
+
 def resize_center_crop(img: np.ndarray, size: int) -> np.ndarray:
     """Scale the shorter side to ``size`` and cut the central ``size``×``size`` square.
 
     An image already ``size``×``size`` comes back unchanged (same values), so an adversarial image saved at
     the model's resolution is classified exactly as it was attacked. Downscaling uses area averaging
-    (no aliasing), upscaling bicubic interpolation.
+    (no aliasing; the scaled image is smaller than the source), upscaling bicubic interpolation computed
+    for the crop only: scaling a 50000×10 strip up whole first would take gigabytes.
     """
     h, w = img.shape[:2]
     if h == size and w == size:
         return img
     scale = size / min(h, w)
     new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
-    resized = cv2.resize(np.ascontiguousarray(img), (new_w, new_h), interpolation=interp)
     y0, x0 = (new_h - size) // 2, (new_w - size) // 2
-    out = resized[y0 : y0 + size, x0 : x0 + size]
+    if scale < 1:
+        resized = cv2.resize(np.ascontiguousarray(img), (new_w, new_h), interpolation=cv2.INTER_AREA)
+        out = resized[y0 : y0 + size, x0 : x0 + size]
+    else:
+        src = np.asarray(img, dtype=np.float32)
+        out = _cubic_axis(_cubic_axis(src, 1, new_w, x0, size), 0, new_h, y0, size)
     return np.clip(out, 0.0, 1.0).astype(np.float32)

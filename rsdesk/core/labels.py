@@ -4,6 +4,8 @@ label of an image file, and the one rule that turns typed text into a class."""
 from __future__ import annotations
 
 import csv
+import io
+import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -11,6 +13,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from rsdesk.core.assets import resource_path
+from rsdesk.core.files import require_regular_file
 
 _SYNSET_RE = re.compile(r"(n\d{8})")
 
@@ -62,26 +65,80 @@ def label_from_filename(path: str | Path) -> int | None:
     return imagenet_classes().index_of_synset(m.group(1)) if m else None
 
 
+#: A labels.csv larger than this is not a list of labels (ImageNet's 50 000 validation images need 2 MB).
+MAX_LABELS_BYTES = 32 * 1024 * 1024
+
+
+def _labels_text(path: Path) -> str:
+    """The text of a labels file, or one ValueError saying why it cannot be read as text."""
+    label = f"{path.parent.name}/{path.name}" if path.parent.name else path.name
+    require_regular_file(path, "labels file")  # a named pipe would block forever
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_LABELS_BYTES + 1)
+    except OSError as exc:
+        raise ValueError(f"{label}: cannot be read ({exc.strerror or exc})") from exc
+    if len(data) > MAX_LABELS_BYTES:
+        raise ValueError(f"{label}: too large for a labels file (over {MAX_LABELS_BYTES >> 20} MB)")
+    if b"\0" in data:
+        raise ValueError(f"{label}: not a text file (it holds binary data)")
+    try:
+        return data.decode("utf-8-sig")  # Excel writes a byte-order mark
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{label}: not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV") from exc
+
+
 def read_labels_csv(folder: str | Path) -> dict[str, int]:
-    """Read ``labels.csv`` beside images: columns ``file`` and ``class_index`` (or ``synset``)."""
+    """Read ``labels.csv`` beside images: columns ``file`` and ``class_index`` (or ``synset``).
+
+    No file: an empty mapping. Rows without a file name, or whose class is not an ImageNet class, are
+    dropped; a file listed with two different classes is left unlabelled (never guessed). A file that
+    cannot be read as CSV text (binary, not UTF-8, too large, no ``file`` column, not a regular file)
+    raises one ``ValueError`` naming it.
+    """
     path = Path(folder) / "labels.csv"
-    if not path.is_file():
+    if not os.path.lexists(path):
         return {}
+    text = _labels_text(path)
+    label = f"{path.parent.name}/{path.name}" if path.parent.name else path.name
     out: dict[str, int] = {}
+    conflicting: set[str] = set()
     classes = imagenet_classes()
-    with open(path, encoding="utf-8", newline="") as fh:
-        for row in csv.DictReader(fh):
-            name = (row.get("file") or "").strip()
-            if not name:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    columns: list[str] = []
+    try:
+        for cells in reader:
+            if not any(c.strip() for c in cells):
+                continue  # blank lines, before the header too
+            if not columns:
+                columns = [c.strip() for c in cells]
+                if "file" not in columns or not {"class_index", "synset"} & set(columns):
+                    raise ValueError(
+                        f"{label}: needs a 'file' column and a 'class_index' or 'synset' column "
+                        f"(found {', '.join(repr(c[:40]) for c in columns[:5])})"
+                    )
                 continue
-            idx: int | None = None
-            if (row.get("class_index") or "").strip().lstrip("-").isdigit():
-                idx = int(row["class_index"])
-            elif row.get("synset"):
-                idx = classes.index_of_synset(row["synset"].strip())
-            if idx is not None and 0 <= idx < len(classes):
-                out[name] = idx
-    return out
+            row = dict(zip(columns, cells))
+            name = row.get("file", "").strip()
+            idx = _row_class(row, classes) if name else None
+            if idx is None:
+                continue
+            if out.get(name, idx) != idx:
+                conflicting.add(name)
+            out[name] = idx
+    except csv.Error as exc:
+        raise ValueError(f"{label}: not valid CSV near line {reader.line_num} ({exc})") from exc
+    return {k: v for k, v in out.items() if k not in conflicting}
+
+
+def _row_class(row: dict[str, str], classes: ImageNetClasses) -> int | None:
+    """The class a labels.csv row names (``class_index`` first, then ``synset``), if it is a real one."""
+    number = row.get("class_index", "").strip()
+    if number:
+        plain = number.isascii() and number.isdigit() and len(number) <= 6
+        return int(number) if plain and int(number) < len(classes) else None
+    synset = row.get("synset", "").strip()
+    return classes.index_of_synset(synset) if synset else None
 
 
 def true_label(path: str | Path, csv_labels: dict[str, int] | None = None) -> int | None:

@@ -6,10 +6,14 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 #: How long screenshot mode waits for the classifier and every stage before giving up.
 SCREENSHOT_TIMEOUT_S = 240.0
+#: How long, after the window closed, the app waits for background threads before exiting without them:
+#: a worker stuck in a blocking call (a read that never returns) must not keep the process alive forever.
+STUCK_WAIT_S = 5.0
 SCREENSHOT_SIZE = (1680, 1050)
 
 
@@ -32,6 +36,8 @@ def _application(offscreen: bool) -> object:
     app.setApplicationName("RSDesk")
     app.setOrganizationName("RSDesk")
     app.setApplicationDisplayName("RSDesk")
+    # The desktop entry's name (packaging/linux): Wayland compositors match the window to its icon by it.
+    app.setDesktopFileName("io.github.rsdesk.rsdesk")
     icon = resource_path("icons", "rsdesk.svg")
     if icon.is_file():
         app.setWindowIcon(QIcon(str(icon)))
@@ -99,7 +105,7 @@ def show_run(window: object, run_dir: Path, timeout_s: float) -> str:
     return f"the run in {run_dir} was not read"
 
 
-def _screenshot(app: object, window: object, out: Path, open_run: str | None = None) -> int:
+def _screenshot(app: object, window: object, out: Path, open_run: str | None, timeout_s: float) -> int:
     from PySide6.QtCore import QCoreApplication
 
     from rsdesk.gui.models.results import Row, Status
@@ -107,13 +113,13 @@ def _screenshot(app: object, window: object, out: Path, open_run: str | None = N
     _quiet_offscreen_warnings()
     window.resize(*SCREENSHOT_SIZE)
     window.show()
-    missing = wait_until_settled(window, SCREENSHOT_TIMEOUT_S)
+    missing = wait_until_settled(window, timeout_s)
     if open_run and not missing:
-        missing = show_run(window, Path(open_run), SCREENSHOT_TIMEOUT_S)
+        missing = show_run(window, Path(open_run), timeout_s)
     failed = [r for r in Row if window.results.stage(r).status is Status.FAILED]
     code = 0
     if missing:
-        print(f"error: screenshot not taken: {missing} within {SCREENSHOT_TIMEOUT_S:.0f} s", file=sys.stderr)
+        print(f"error: screenshot not taken: {missing} within {timeout_s:g} s", file=sys.stderr)
         code = 1
     elif failed:
         for r in failed:
@@ -128,24 +134,63 @@ def _screenshot(app: object, window: object, out: Path, open_run: str | None = N
             code = 1
         else:
             print(f"saved {out}")
+    if not window.shutdown(round(STUCK_WAIT_S * 1000)):
+        _exit_now(code)
     window.close()
     return code
 
 
-def install_excepthook(window: object) -> None:
-    """An unexpected exception in a slot becomes an error message in the window (details: the traceback),
-    not a dead window: the demo goes on, and the Log tab keeps the evidence."""
+def _exit_now(code: int) -> None:
+    """A background thread is stuck in a call that never returns: exit without it. Qt's thread pool would
+    wait for it forever at interpreter exit, so this skips the exit handlers, after flushing the output."""
+    print(
+        f"error: a background task did not stop within {STUCK_WAIT_S:g} s; RSDesk exits without it",
+        file=sys.stderr,
+    )
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code or 1)
+
+
+def install_excepthook(window: object) -> Callable[[], None]:
+    """Unexpected exceptions in slots (``sys.excepthook``) and Python threads (``threading.excepthook``) are
+    written to the crash log and shown once per burst as an error message in the window (details: the
+    traceback, and where the log is), not a dead window and never a storm of dialogs: the demo goes on.
+
+    Returns a function that puts the previous hooks back.
+    """
+    import threading
     import traceback
 
-    def hook(exc_type: type[BaseException], exc: BaseException, tb: object) -> None:
-        text = "".join(traceback.format_exception(exc_type, exc, tb))
-        print(text, file=sys.stderr)
-        try:
-            window.notify("error", f"Unexpected error: {exc_type.__name__}: {exc}", text)
-        except RuntimeError:  # the window is already gone
-            pass
+    from rsdesk.gui.tasks.crash_log import CrashNotice, record_unexpected
 
-    sys.excepthook = hook
+    notice = CrashNotice(window)  # deleted with the window: nothing is shown on a window that is gone
+    notice.notice.connect(lambda text, details: window.notify("error", text, details))
+    notice.more.connect(lambda text: window.log.add("error", text))
+
+    def report(where: str, exc_type: type[BaseException], exc: BaseException, tb: object) -> None:
+        print("".join(traceback.format_exception(exc_type, exc, tb)), file=sys.stderr)
+        try:
+            notice.report(where, exc_type, exc, tb)
+        except RuntimeError:  # the window (and its notice) is already gone: the log still keeps it
+            record_unexpected(where, exc, exc_type, tb)
+
+    def hook(exc_type: type[BaseException], exc: BaseException, tb: object) -> None:
+        report("a slot of the window", exc_type, exc, tb)
+
+    def thread_hook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit:
+            return
+        name = args.thread.name if args.thread is not None else "?"
+        report(f"the thread {name!r}", args.exc_type, args.exc_value, args.exc_traceback)
+
+    previous = sys.excepthook, threading.excepthook
+    sys.excepthook, threading.excepthook = hook, thread_hook
+
+    def restore() -> None:
+        sys.excepthook, threading.excepthook = previous
+
+    return restore
 
 
 def no_display_message() -> str | None:
@@ -161,30 +206,41 @@ def no_display_message() -> str | None:
     )
 
 
-def run(images: list[str], screenshot: str | None = None, open_run: str | None = None) -> int:
-    """Open the window on ``images`` (the bundled samples when empty); with ``screenshot``, save and exit;
-    with ``open_run``, show that evaluation run directory on the Evaluate tab."""
+def run(
+    images: list[str],
+    screenshot: str | None = None,
+    open_run: str | None = None,
+    timeout_s: float = SCREENSHOT_TIMEOUT_S,
+) -> int:
+    """Open the window on ``images`` (the bundled samples when empty); with ``screenshot``, save and exit
+    (giving up after ``timeout_s``); with ``open_run``, show that evaluation run directory on the Evaluate
+    tab. Exits promptly even when a background thread is stuck (see :func:`_exit_now`)."""
     if screenshot is None and (problem := no_display_message()):
         print(f"error: {problem}", file=sys.stderr)
         return 1
     app = _application(offscreen=screenshot is not None)
     configure_torch()
     from rsdesk.gui.main_window import MainWindow
-    from rsdesk.gui.models.settings import load_settings
+    from rsdesk.gui.models.settings import Settings, load_settings
 
-    settings, warnings = load_settings()
+    # A screenshot renders the bundled defaults, like the window layout (see WindowLayout), so it is the
+    # same whatever the last session left; it never writes the user's settings back either.
+    settings, warnings = (Settings(), []) if screenshot else load_settings()
     window = MainWindow(settings, warnings)
-    previous_hook = sys.excepthook
-    install_excepthook(window)
+    window.session.persist_settings = not screenshot
+    restore_hooks = install_excepthook(window)
     try:
         window.open_startup(list(images))
         if screenshot:
-            return _screenshot(app, window, Path(screenshot), open_run)
+            return _screenshot(app, window, Path(screenshot), open_run, timeout_s)
         window.resize(*SCREENSHOT_SIZE)
         window.window_layout.restore()  # the last run's layout (never in screenshot mode: see above)
         window.show()
         if open_run:
             window.evaluation.open_run(Path(open_run))
-        return int(app.exec())
+        code = int(app.exec())
+        if not window.shutdown(round(STUCK_WAIT_S * 1000)):  # closing waited already; a stuck one stays
+            _exit_now(code)
+        return code
     finally:
-        sys.excepthook = previous_hook
+        restore_hooks()

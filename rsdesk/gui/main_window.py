@@ -167,6 +167,7 @@ class MainWindow(FileDropTarget, QMainWindow):
         self.gallery_view.files_dropped.connect(lambda p: drop_run(p) or self.import_paths(p))
         self.evaluation.message.connect(self.notify)
         self.importer.finished.connect(self._on_imported)
+        self.importer.running_changed.connect(lambda _r: self._sync_actions())
         self.importer.finished.connect(lambda *_: self.statusBar().clearMessage())
         self.importer.progress.connect(
             lambda f, m: self.statusBar().showMessage(f"{m} ({100 * f:.0f}%)", 2000)
@@ -294,8 +295,9 @@ class MainWindow(FileDropTarget, QMainWindow):
         self._sync_actions()  # Esc leaves presentation mode
 
     def _escape(self) -> None:
-        if self.pipeline.cancellable():
+        if self.pipeline.cancellable() or self.importer.is_running():
             self.pipeline.cancel()
+            self.importer.cancel()  # ends at once, even if a worker is stuck in a read
         elif self.presentation.active:
             self.acts.presentation.setChecked(False)
 
@@ -303,7 +305,8 @@ class MainWindow(FileDropTarget, QMainWindow):
         ready = self.state.classifier is not None
         self.acts.attack.setEnabled(ready and self.state.image is not None)
         self.acts.attack_selected.setEnabled(ready and self.gallery.rowCount() > 0)
-        self.acts.cancel.setEnabled(self.pipeline.cancellable() or self.presentation.active)
+        busy = self.pipeline.cancellable() or self.importer.is_running()
+        self.acts.cancel.setEnabled(busy or self.presentation.active)
         self.acts.export.setEnabled(self.results.result(Row.ADVERSARIAL) is not None)
 
     def _sync_defense_action(self) -> None:

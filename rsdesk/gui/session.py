@@ -60,6 +60,8 @@ class Session(QObject):
     ) -> None:
         super().__init__(parent)
         self.settings = settings or Settings()
+        #: False in screenshot mode: a render on the defaults must not overwrite the user's settings file.
+        self.persist_settings = True
         info, dict_warnings = load_dictionary_info(self.settings)
         self.state = AppState(info, self)
         self.state.device = self.settings.device
@@ -133,6 +135,8 @@ class Session(QObject):
         return capture_settings(self.state, self.settings)
 
     def save_settings(self) -> None:
+        if not self.persist_settings:
+            return
         try:
             save_settings(self.current_settings())
         except OSError as exc:

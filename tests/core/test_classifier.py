@@ -179,7 +179,9 @@ def test_wrapped_and_prefixed_state_dicts_load(tmp_path, resnet18_weights):
 def test_pickled_object_is_refused(tmp_path):
     path = tmp_path / "evil.pth"
     torch.save(NotAStateDict(), path)
-    with pytest.raises(ClassifierError, match=r"evil\.pth: not a plain PyTorch state dict"):
+    with pytest.raises(
+        ClassifierError, match=r"^evil\.pth: refused: the file holds Python objects other than tensors"
+    ):
         load_classifier("torchvision/resnet18", weights=path)
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import numpy as np
 import pytest
 from PIL import Image
+from test_files import _finishes
 
 from rsdesk.core.datasets import NOT_AN_IMAGE, LabelLookup, find_images, load_labelled_set
 from rsdesk.core.progress import Cancelled
@@ -83,3 +85,52 @@ def test_labelled_set_of_an_unreadable_tiny_image(tmp_path):
     Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(folder / "n01440764_tiny.png")
     data = load_labelled_set([folder])
     assert len(data) == 0 and "too small" in data.problems[0]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="FIFOs and symlinks need POSIX")
+def test_the_walk_reports_what_is_not_a_regular_file_and_never_opens_it(tmp_path, image_folder):
+    os.mkfifo(image_folder / "pipe.jpg")
+    (image_folder / "loop.jpg").symlink_to(image_folder / "loop.jpg")
+    (image_folder / "dangling.png").symlink_to(tmp_path / "gone.png")
+    (image_folder / "linked.png").symlink_to(image_folder / "photo1.png")  # a link to an image is fine
+    (image_folder / "sub").mkdir()
+    (image_folder / "sub" / "back").symlink_to(image_folder)  # a folder loop: never followed
+    (image_folder / "sub" / "folder.jpg").symlink_to(image_folder)
+    os.mkfifo(tmp_path / "given.png")
+    found = _finishes(lambda: find_images([image_folder, tmp_path / "given.png"]), image_folder / "pipe.jpg")
+    assert [f.name for f in found.files] == [
+        "linked.png",
+        "n04485082_0.png",
+        "photo1.png",
+        "photo2.png",
+    ]
+    assert found.problems == [
+        "dangling.png: is a broken link (what it points to does not exist)",
+        "loop.jpg: is a symbolic link loop; skipped",
+        "pipe.jpg: is not a regular file (a named pipe); skipped",
+        "folder.jpg: is a folder, not an image",
+        "given.png: is not a regular file (a named pipe); skipped",
+    ]
+    given = tmp_path / "given.png"
+    data = _finishes(lambda: load_labelled_set([image_folder, given]), given)
+    assert [p.name for p in data.paths] == ["n04485082_0.png", "photo1.png"] and data.unlabelled == 2
+    assert data.problems == found.problems
+
+
+def test_a_broken_labels_csv_is_one_problem_and_the_images_still_load(image_folder):
+    (image_folder / "labels.csv").write_bytes(b"\x00\x01garbage\xff" * 20)
+    seen: list[str] = []
+    data = load_labelled_set([image_folder], on_problem=seen.append)
+    assert seen == ["photos/labels.csv: not a text file (it holds binary data); its labels were not used"]
+    assert [p.name for p in data.paths] == ["n04485082_0.png"] and data.unlabelled == 2
+    label_of = LabelLookup()
+    assert [label_of(image_folder / n) for n in ("photo1.png", "photo2.png")] == [None, None]
+    assert len(label_of.problems) == 1
+
+
+def test_an_empty_current_folder_is_named_by_its_own_name(tmp_path, monkeypatch):
+    """`rsdesk classify .` in an empty folder: the message names the folder, not an empty string."""
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    assert find_images(["."]).problems == ["shots: no image files in this folder"]

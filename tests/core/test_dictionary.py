@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import errno
+import gc
+import sys
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from rsdesk.core import dictionary as dictionary_mod
+from rsdesk.core import dictionary_file
 from rsdesk.core.assets import default_dictionary_path, sample_image_paths
 from rsdesk.core.dictionary import (
     FORMAT_VERSION,
@@ -97,17 +101,35 @@ def test_failed_save_leaves_previous_file(tmp_path, monkeypatch):
     save_dictionary(path, random_dictionary(8, 4, seed=1))
     before = path.read_bytes()
 
-    def broken(fh, **_arrays):
-        fh.write(b"PK partial")
-        raise OSError("disk full")
+    def broken(fh, array, **_kwargs):
+        fh.write(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(dictionary_mod.np, "savez_compressed", broken)
-    with pytest.raises(OSError, match="disk full"):
+    monkeypatch.setattr(dictionary_file.npformat, "write_array", broken)
+    with pytest.raises(OSError) as info:
         save_dictionary(path, random_dictionary(8, 4, seed=2))
+    assert str(info.value) == f"cannot save {path}: the disk is full"
     monkeypatch.undo()
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.npz"]
     np.testing.assert_allclose(load_dictionary(path).atoms, random_dictionary(8, 4, seed=1).atoms, atol=1e-7)
+
+
+def test_ctrl_c_during_a_save_leaves_nothing_and_no_unclosed_archive(tmp_path, monkeypatch):
+    real, written, unraisable = dictionary_file.npformat.write_array, [], []
+
+    def interrupted(fh, array, **kwargs):
+        if len(written) == 3:
+            raise KeyboardInterrupt
+        written.append(array)
+        real(fh, array, **kwargs)
+
+    monkeypatch.setattr(dictionary_file.npformat, "write_array", interrupted)
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    with pytest.raises(KeyboardInterrupt):
+        save_dictionary(tmp_path / "d.npz", random_dictionary(8, 4))
+    gc.collect()
+    assert list(tmp_path.iterdir()) == [] and unraisable == []
 
 
 def test_missing_file(tmp_path):

@@ -9,6 +9,7 @@ import shutil
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from rsdesk.core.assets import resource_path
 from rsdesk.core.evaluation import COLUMNS, RunDirectory, run_evaluation, wilson
@@ -213,3 +214,16 @@ def test_killed_with_sigkill_then_run_again_equals_uninterrupted(photos, whole, 
     assert done.returncode == 0, done.stderr
     assert comparable(RunDirectory(out).read_rows()) == comparable(RunDirectory(whole).read_rows())
     assert not list(out.rglob(".*.tmp"))  # atomic writes leave no temporary file behind after a rerun
+
+
+def test_a_broken_labels_csv_is_named_and_its_folder_counts_as_unlabelled(tmp_path):
+    from rsdesk.core.evaluation.engine import collect_images
+
+    Image.fromarray(np.full((32, 32, 3), 128, np.uint8)).save(tmp_path / "n01440764_a.png")
+    (tmp_path / "labels.csv").write_bytes(b"\x00\x01\x02binary")
+    problems: list[str] = []
+    items = collect_images([tmp_path], on_problem=problems.append)
+    assert [i.true_index for i in items] == [0]  # the synset in the name still labels it
+    assert problems == [
+        f"{tmp_path.name}/labels.csv: not a text file (it holds binary data); its labels were not used"
+    ]

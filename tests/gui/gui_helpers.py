@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from PySide6.QtCore import QThreadPool
+from PySide6.QtCore import Qt, QThreadPool, QTimer
 
 
 def settled(window) -> bool:
@@ -51,3 +52,32 @@ def settle_trainer(qtbot, t) -> None:
     """The trainer's thread has returned and its end has been delivered."""
     assert t.wait(30000)
     qtbot.waitUntil(lambda: not t._alive, timeout=5000)
+
+
+class GapMeter:
+    """How long the event loop went without running a precise timer's tick: the gaps between ticks while
+    ``start()``…``stop()`` (a responsive window keeps them near the interval)."""
+
+    def __init__(self, interval_ms: int) -> None:
+        self.gaps: list[float] = []
+        self._last = time.perf_counter()
+        self.timer = QTimer()
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self._tick)
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.gaps.append(now - self._last)
+        self._last = now
+
+    def start(self) -> None:
+        self._last = time.perf_counter()
+        self.timer.start()
+
+    def stop(self) -> None:
+        self.timer.stop()
+
+    @property
+    def worst(self) -> float:
+        return max(self.gaps, default=0.0)

@@ -23,3 +23,28 @@ def test_screenshot_with_a_run_on_the_evaluate_tab(qtbot, tmp_path, gui_torch_th
     assert run([], screenshot=str(tmp_path / "no.png"), open_run=str(tmp_path / "nothing")) == 1
     assert "not an evaluation run directory" in capsys.readouterr().err
     assert not (tmp_path / "no.png").exists()
+
+
+def test_a_screenshot_renders_the_defaults_and_leaves_the_users_settings_alone(
+    qtbot, tmp_path, gui_torch_threads, monkeypatch
+):
+    """The user's K 2 and FGSM are neither used nor overwritten: screenshots are reproducible."""
+    from rsdesk.gui.models.settings import Settings, config_dir, save_settings
+
+    save_settings(Settings(k=2))
+    before = (config_dir() / "settings.json").read_bytes()
+    seen = []
+    # run() imports the window class when it starts: patch it where it is defined
+    import rsdesk.gui.main_window as main_window
+
+    original = main_window.MainWindow
+
+    class Spy(original):
+        def __init__(self, settings, warnings):
+            seen.append(settings.k)
+            super().__init__(settings, warnings)
+
+    monkeypatch.setattr(main_window, "MainWindow", Spy)
+    assert run([], screenshot=str(tmp_path / "shot.png")) == 0
+    assert seen == [Settings().k]
+    assert (config_dir() / "settings.json").read_bytes() == before

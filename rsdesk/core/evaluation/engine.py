@@ -40,7 +40,7 @@ def collect_images(
     for text in found.problems:
         if on_problem:
             on_problem(text)
-    label_of = LabelLookup()
+    label_of = LabelLookup(on_problem)  # a broken labels.csv is named; its folder counts as unlabelled
     items: list[ImageItem] = []
     seen: set[str] = set()
     for path in found.files:

@@ -32,7 +32,7 @@ import numpy as np
 from rsdesk.core.classifier import classifier_spec
 from rsdesk.core.defenses import defense_class
 from rsdesk.core.evaluation.plan import Plan, PlanError, parse_plan
-from rsdesk.core.images import atomic_write
+from rsdesk.core.files import atomic_write, why_not_saved
 
 #: The columns of results.csv, in order. Scripts may rely on these names.
 COLUMNS = (
@@ -184,24 +184,47 @@ class RunDirectory:
         return rows, offset + end
 
     def append_rows(self, rows: Iterable[Mapping[str, Any]]) -> None:
-        """Append rows and push them to disk before returning (a crash afterwards loses none of them)."""
+        """Append rows and push them to disk before returning (a crash afterwards loses none of them).
+
+        All or nothing: when the write fails (a full disk) or is interrupted, the file is cut back to what
+        it held before, so results.csv never keeps half a batch; the ``OSError`` names the file. A torn
+        line left by a power cut is removed here too, before the next append.
+        """
         rows = list(rows)
         if not rows:
             return
         p = self.results_path
-        new = not p.is_file() or p.stat().st_size == 0
-        if not new:
-            _cut_torn_tail(p)
+        try:
+            new = not p.is_file() or p.stat().st_size == 0
+            if not new:
+                _cut_torn_tail(p)
+        except OSError as exc:
+            raise _not_saved(p, exc) from exc
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         if new:
             w.writerow(COLUMNS)
         for r in rows:
             w.writerow([_cell(r.get(c, "")) for c in COLUMNS])
-        with open(p, "a", encoding="utf-8", newline="") as fh:
-            fh.write(buf.getvalue())
-            fh.flush()
-            os.fsync(fh.fileno())
+        data = buf.getvalue().encode("utf-8")
+        try:
+            fd = os.open(p, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise _not_saved(p, exc) from exc
+        try:
+            start = os.lseek(fd, 0, os.SEEK_END)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            except BaseException as exc:
+                _truncate_quietly(fd, start)
+                if isinstance(exc, OSError):
+                    raise _not_saved(p, exc) from exc
+                raise
+        finally:
+            os.close(fd)
 
     # ----- adversarial images ------------------------------------------------------------------------
     def adversarial_path(
@@ -235,6 +258,22 @@ def is_run_directory(path: str | os.PathLike[str]) -> bool:
     of that shape is opened as a run, any other folder is imported as images."""
     p = Path(path)
     return p.is_dir() and (p / "plan.json").is_file() and (p / "results.csv").is_file()
+
+
+def _not_saved(p: Path, exc: OSError) -> OSError:
+    """The same words as every other failed save ("cannot save PATH: the disk is full"), errno kept."""
+    err = OSError(f"cannot save {p}: {why_not_saved(exc)}")
+    err.errno = exc.errno  # type: ignore[misc]
+    return err
+
+
+def _truncate_quietly(fd: int, size: int) -> None:
+    """Cut an append that failed back off the file (best effort: the reader drops a torn line anyway)."""
+    try:
+        os.ftruncate(fd, size)
+        os.fsync(fd)
+    except OSError:
+        pass
 
 
 def _cut_torn_tail(p: Path) -> None:

@@ -195,7 +195,7 @@ class SettingsDialog(QDialog):
     def _training_page(self, page: int) -> QWidget:
         w = QWidget()
         form = QFormLayout(w)
-        form.addRow(QLabel("Used by Dictionary ▸ Train dictionary…"))
+        form.addRow(QLabel("Used by Dictionary ▸ Train From Folder…"))
         h = _dspin(0.0, 100.0, 1.0, 1, "non-local-means smoothing before patch sampling (0: none)")
         self._bind(form, "h", h, page)
         self._bind(form, "patch_size", _spin(2, 32, "patches are b×b×3 pixels"), page)

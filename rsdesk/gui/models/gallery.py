@@ -6,10 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QImage, QPixmap
 
 from rsdesk.core.labels import imagenet_classes
+from rsdesk.gui.widgets.qimage import to_qimage
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -20,10 +22,14 @@ SummaryRole = Qt.ItemDataRole.UserRole + 3
 SummaryCurrentRole = Qt.ItemDataRole.UserRole + 4
 
 
+#: Pixmaps kept for painted rows (only visible rows are painted); older ones are made again when needed.
+MAX_PIXMAPS = 256
+
+
 @dataclass
 class GalleryItem:
     path: Path
-    thumbnail: QImage
+    thumbnail: QImage | np.ndarray  # a small uint8 array until the row is first painted
     true_label: int | None = None
     size: tuple[int, int] = (0, 0)
     summary: str = ""
@@ -54,10 +60,7 @@ class GalleryModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return item.path.name
         if role == Qt.ItemDataRole.DecorationRole:
-            pm = self._pixmaps.get(item.path)
-            if pm is None:
-                pm = self._pixmaps[item.path] = QPixmap.fromImage(item.thumbnail)
-            return pm
+            return self._pixmap(item)
         if role == Qt.ItemDataRole.ToolTipRole:
             w, h = item.size
             label = item.label_name or "unknown (no synset in the name, no labels.csv)"
@@ -74,16 +77,42 @@ class GalleryModel(QAbstractListModel):
             return item.summary_key == self._current_key
         return None
 
+    def _pixmap(self, item: GalleryItem) -> QPixmap:
+        """Made when a row is painted (only visible rows are), kept for the last :data:`MAX_PIXMAPS`: a
+        thousand images dropped at once cost a thousand small arrays, not a thousand pixmaps."""
+        pm = self._pixmaps.pop(item.path, None)
+        if pm is None:
+            thumb = item.thumbnail
+            pm = QPixmap.fromImage(thumb if isinstance(thumb, QImage) else to_qimage(thumb))
+        self._pixmaps[item.path] = pm  # most recently used last
+        while len(self._pixmaps) > MAX_PIXMAPS:
+            del self._pixmaps[next(iter(self._pixmaps))]
+        return pm
+
     def add(self, item: GalleryItem) -> int:
         """Append an image (ignored if its path is already here); returns its row."""
         if item.path in self._rows:
             return self._rows[item.path]
-        row = len(self._items)
-        self.beginInsertRows(QModelIndex(), row, row)
-        self._items.append(item)
-        self._rows[item.path] = row
-        self.endInsertRows()
-        return row
+        self.add_many([item])
+        return self._rows[item.path]
+
+    def add_many(self, items: list[GalleryItem]) -> list[GalleryItem]:
+        """Append images in one insertion (one layout pass of the view, not one per image); those already
+        here are skipped. Returns the items added."""
+        new: list[GalleryItem] = []
+        seen = set(self._rows)
+        for item in items:
+            if item.path not in seen:
+                seen.add(item.path)
+                new.append(item)
+        if new:
+            first = len(self._items)
+            self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
+            for item in new:
+                self._rows[item.path] = len(self._items)
+                self._items.append(item)
+            self.endInsertRows()
+        return new
 
     def __contains__(self, path: object) -> bool:
         return path in self._rows

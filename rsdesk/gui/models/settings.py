@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rsdesk.core.dictionary import TrainingConfig
-from rsdesk.core.images import atomic_write
+from rsdesk.core.files import atomic_write
 
 SCHEMA_VERSION = 1
 SETTINGS_FILE = "settings.json"
@@ -268,6 +268,16 @@ def data_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_data_dir("rsdesk"))
+
+
+def log_dir() -> Path:
+    """Where the crash log goes: ``$RSDESK_LOG_DIR`` (tests, portable installs) or the platform's log dir."""
+    env = os.environ.get("RSDESK_LOG_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_log_dir("rsdesk"))
 
 
 def _coerce(value: object, default: object) -> object:

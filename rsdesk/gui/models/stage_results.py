@@ -9,6 +9,7 @@ before it is classified: a :class:`PurifyResult` without ``prediction`` is that 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,12 +100,14 @@ class CachedAttack:
     defense_aware: bool = False
 
     @classmethod
-    def of(cls, image: np.ndarray, summary: str) -> CachedAttack:
-        """A private float32 copy of ``image`` (H×W×3; ValueError otherwise) and its digest."""
+    def of(cls, image: np.ndarray, summary: str, name: str = "evaluation") -> CachedAttack:
+        """A private float32 copy of ``image`` (H×W×3; ValueError otherwise) and its digest; ``name`` is
+        what export file names say (the run's attack key, e.g. ``bim``)."""
         img = np.array(image, dtype=np.float32, copy=True)
         if img.ndim != 3 or img.shape[2] != 3 or img.size == 0:
             raise ValueError(f"an adversarial image must be H×W×3, got shape {img.shape}")
-        return cls(summary, img, hashlib.sha1(img.tobytes()).hexdigest())
+        safe = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-") or "evaluation"
+        return cls(summary, img, hashlib.sha1(img.tobytes()).hexdigest(), safe)
 
     @property
     def params(self) -> dict[str, object]:

@@ -36,6 +36,7 @@ from rsdesk.core.evaluation.plan import parse_plan
 from rsdesk.core.evaluation.rundir import RunDirectory, RunDirError, is_run_directory
 from rsdesk.core.evaluation.summary import expected_rows, summarize, wilson
 from rsdesk.gui.models.evaluation import EvaluationResults
+from rsdesk.gui.tasks.child_stop import interrupt, remove_temp_files
 from rsdesk.gui.tasks.evaluation_export import export_run
 from rsdesk.gui.tasks.runner import JobRunner
 
@@ -54,8 +55,12 @@ KILL_AFTER_MS = 3000
 def evaluate_command(
     inputs: Sequence[Path], plan_file: Path, out: Path, classifier: str, weights: str | None, device: str
 ) -> list[str]:
-    """The child's arguments (after ``sys.executable``): ``rsdesk evaluate`` on one thread, quiet."""
-    args = ["-m", "rsdesk", "evaluate", *map(str, inputs), "--plan", str(plan_file), "--out", str(out)]
+    """The child's arguments (after ``sys.executable``): ``rsdesk evaluate`` on one thread, quiet.
+
+    In a frozen bundle (PyInstaller) ``sys.executable`` is the ``rsdesk`` program itself, which takes the
+    command directly; elsewhere it is Python, which runs the package with ``-m rsdesk``."""
+    prefix = [] if getattr(sys, "frozen", False) else ["-m", "rsdesk"]
+    args = [*prefix, "evaluate", *map(str, inputs), "--plan", str(plan_file), "--out", str(out)]
     args += ["--quiet", "--threads", "1", "--classifier", classifier, "--device", device]
     return args + (["--weights", weights] if weights else [])
 
@@ -175,7 +180,7 @@ class EvaluationRunner(QObject):
             )
             return
         job = self.runner.submit(
-            "Export evaluation", lambda _ctx: export_run(summary, Path(folder)), EXPORT_SLOT
+            "Export evaluation", lambda ctx: export_run(summary, Path(folder), ctx.cancel), EXPORT_SLOT
         )
         job.succeeded.connect(
             lambda files: self.message.emit(
@@ -202,13 +207,14 @@ class EvaluationRunner(QObject):
             if not old.waitForFinished(KILL_AFTER_MS):
                 old.kill()
                 old.waitForFinished(1000)
+            remove_temp_files(self.results.run_dir)  # what a killed save left: no partial file stays
             if not quiet:
                 self.message.emit(
                     "info", "The running evaluation was stopped; its results stay (Run resumes it).", ""
                 )
 
     def _stop(self, proc: QProcess) -> None:
-        proc.terminate()
+        interrupt(proc)  # as Ctrl-C: the save in progress cleans up (SIGTERM would cut it in half)
         killer = QTimer(proc)  # deleted with the process, so it never fires on a dead object
         killer.setSingleShot(True)
         killer.timeout.connect(proc.kill)
@@ -252,6 +258,7 @@ class EvaluationRunner(QObject):
         if not self._summary_busy and self.results.summary is not None:
             self._report(self.results.have, self.results.need)  # no time left to show any more
         where = self.results.run_dir
+        remove_temp_files(where)
         problems, details = self._errors, "\n".join(self._log)
         if self._cancelled:
             self.message.emit(

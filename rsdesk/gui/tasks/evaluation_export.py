@@ -13,7 +13,8 @@ from typing import Any
 
 from rsdesk.core.evaluation.figures import draw_figures
 from rsdesk.core.evaluation.report import markdown
-from rsdesk.core.images import atomic_write
+from rsdesk.core.files import atomic_write
+from rsdesk.core.progress import CancelFn, check_cancel
 
 CELL_COLUMNS = ("attack", "strength", "defense", "n", "correct", "accuracy", "ci_low", "ci_high")
 
@@ -28,11 +29,16 @@ def cells_csv(summary: Mapping[str, Any]) -> str:
     return buf.getvalue()
 
 
-def export_run(summary: Mapping[str, Any], folder: Path) -> list[Path]:
-    """Write figures/*.png, summary.md and cells.csv into ``folder``; returns the files written."""
+def export_run(summary: Mapping[str, Any], folder: Path, cancel: CancelFn | None = None) -> list[Path]:
+    """Write figures/*.png, summary.md and cells.csv into ``folder``; returns the files written.
+
+    Every file is written atomically (complete or absent), and ``cancel`` (the window closing) is honoured
+    between files, so a closed window stops the export after the file in progress."""
     folder = Path(folder)
+    check_cancel(cancel)
     folder.mkdir(parents=True, exist_ok=True)
     written = draw_figures(summary, folder / "figures")
     for name, text in (("summary.md", markdown(summary)), ("cells.csv", cells_csv(summary))):
+        check_cancel(cancel)
         written.append(atomic_write(folder / name, lambda fh, t=text: fh.write(t.encode("utf-8"))))
     return written

@@ -142,13 +142,16 @@ class Pipeline(PurifyStage, QObject):
         self.batch.start(model, paths, self.state.attack_config(), self.state.defense_config())
         self._update_busy()
 
-    def show_cached_adversarial(self, path: Path, adversarial: np.ndarray, attack_summary: str) -> None:
+    def show_cached_adversarial(
+        self, path: Path, adversarial: np.ndarray, attack_summary: str, name: str = "evaluation"
+    ) -> None:
         """Make ``adversarial`` (float32 H×W×3 at the classifier's input size, e.g. an evaluation's cached
         image) the adversarial image of ``path``, subtitled ``attack_summary``, without running the attack:
         it is classified, purified and classified with the current defense settings as usual. It applies now
         if ``path`` is the current image, else when it becomes current, and lasts until the user changes the
-        image or the attack settings. ValueError if ``adversarial`` is not H×W×3."""
-        self._cached_adv = (Path(path).resolve(), CachedAttack.of(adversarial, attack_summary))
+        image or the attack settings; exports name their files after ``name``. ValueError if ``adversarial``
+        is not H×W×3."""
+        self._cached_adv = (Path(path).resolve(), CachedAttack.of(adversarial, attack_summary, name))
         self._cached_shown = self._cached_attack() is not None
         if not self._cached_shown:
             return

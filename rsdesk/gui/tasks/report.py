@@ -21,7 +21,8 @@ from PySide6.QtWidgets import QWidget
 
 from rsdesk import __version__
 from rsdesk.core.classifier import ClassScore
-from rsdesk.core.images import atomic_write, save_npy, save_png, to_uint8
+from rsdesk.core.files import atomic_write
+from rsdesk.core.images import save_npy, save_png, to_uint8
 
 #: icon, CSS class — the word itself is always printed beside the icon.
 VERDICT_STYLE: dict[str, tuple[str, str]] = {

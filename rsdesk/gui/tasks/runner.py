@@ -2,8 +2,10 @@
 signals; a job started in a *slot* supersedes the one running there.
 
 A job is a plain function ``fn(ctx)`` that calls core functions with ``ctx.progress`` and ``ctx.cancel`` and
-returns a result; it never touches a widget. The :class:`Job` handle lives on the GUI thread: the worker
-emits private signals that are queued to the handle's slots, which re-emit them on the GUI thread.
+returns a result; it never touches a widget. The :class:`Job` handle lives on the GUI thread; the pool runs a
+plain callable (never a QObject's method) that posts to one process-wide dispatcher, which re-emits on the
+handle if it still exists: a runner dropped without ``shutdown`` while a worker runs cannot crash the app.
+An unexpected exception in a job (a bug, not a bad input) is also written to the crash log.
 Cancellation is cooperative (core functions raise ``Cancelled``).
 
 Superseding is the runner's rule, so every caller gets it the same way: ``submit(name, fn, slot=key)``
@@ -19,13 +21,17 @@ import os
 import threading
 import time
 import traceback
+import weakref
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from functools import partial
 
+import shiboken6
 from PySide6.QtCore import QObject, Qt, QThreadPool, Signal, Slot
 
-from rsdesk.core.errors import error_text
+from rsdesk.core.errors import USER_ERRORS, error_text
 from rsdesk.core.progress import Cancelled, CancelToken
+from rsdesk.gui.tasks.crash_log import record_unexpected
 
 #: Worker threads run "nicer" than the GUI thread, so the scheduler wakes the event loop promptly.
 WORKER_NICENESS = 5
@@ -53,6 +59,40 @@ class JobContext:
     partial: Callable[[object], None]
 
 
+class _Dispatcher(QObject):
+    """The one receiver of every worker's signals, alive for the whole process on the GUI thread.
+
+    Workers never emit on a job handle: the handle may be deleted with its runner while the worker still
+    runs (a runner dropped without ``shutdown``), and emitting on a deleted QObject crashes the process.
+    They emit here instead; the slot finds the handle by a weak reference and drops what is addressed to a
+    handle that is gone.
+    """
+
+    deliver = Signal(object)  # (weak reference to the Job, method name, arguments)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.deliver.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
+
+    @Slot(object)
+    def _deliver(self, item: tuple[weakref.ref, str, tuple]) -> None:
+        ref, method, args = item
+        job = ref()
+        if job is not None and shiboken6.isValid(job):
+            getattr(job, method)(*args)
+
+
+_dispatcher: _Dispatcher | None = None
+
+
+def _the_dispatcher() -> _Dispatcher:
+    """Created on first use, which is on the GUI thread (a runner is built there), and never deleted."""
+    global _dispatcher
+    if _dispatcher is None:
+        _dispatcher = _Dispatcher()
+    return _dispatcher
+
+
 class Job(QObject):
     """GUI-side handle on one background task. Signals are delivered on the GUI thread.
 
@@ -68,33 +108,15 @@ class Job(QObject):
     cancelled = Signal()
     finished = Signal()  # always last, whatever the outcome (superseded jobs too)
 
-    # emitted on the worker thread, queued to the slots below
-    _w_progress = Signal(float, str)
-    _w_partial = Signal(object)
-    _w_succeeded = Signal(object)
-    _w_failed = Signal(str, str)
-    _w_cancelled = Signal()
-    _w_finished = Signal()
-
-    def __init__(self, name: str, fn: Callable[[JobContext], object], parent: QObject | None = None) -> None:
+    def __init__(self, name: str, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.name = name
-        self._fn = fn
         self.token = CancelToken()
         #: set by the worker when it has returned (a threading.Event: safe to wait on from any thread)
         self.done = threading.Event()
         self.superseded = False
         self._running = True
-        self._last_progress = 0.0
-        queued = Qt.ConnectionType.QueuedConnection
-        self._w_progress.connect(self._on_progress, queued)
-        self._w_partial.connect(self._on_partial, queued)
-        self._w_succeeded.connect(self._on_succeeded, queued)
-        self._w_failed.connect(self._on_failed, queued)
-        self._w_cancelled.connect(self._on_cancelled, queued)
-        self._w_finished.connect(self._on_finished, queued)
 
-    # ----- GUI thread ---------------------------------------------------------------------------------
     def cancel(self) -> None:
         """Ask the job to stop at its next check; its ``cancelled`` (or a late result) still arrives."""
         self.token.cancel()
@@ -110,64 +132,88 @@ class Job(QObject):
     def _live(self) -> bool:
         return not self.superseded
 
-    @Slot(float, str)
+    # ----- delivered on the GUI thread by the dispatcher ----------------------------------------------
     def _on_progress(self, fraction: float, message: str) -> None:
         if self._live() and not self.token.cancelled:
             self.progress.emit(fraction, message)
 
-    @Slot(object)
     def _on_partial(self, value: object) -> None:
         if self._live():
             self.partial.emit(value)
 
-    @Slot(object)
     def _on_succeeded(self, value: object) -> None:
         if self._live():
             self.succeeded.emit(value)
 
-    @Slot(str, str)
     def _on_failed(self, message: str, details: str) -> None:
         if self._live():
             self.failed.emit(message, details)
 
-    @Slot()
     def _on_cancelled(self) -> None:
         if self._live():
             self.cancelled.emit()
 
-    @Slot()
-    def _on_finished(self) -> None:
+    def _on_finished(self, _fn: object = None) -> None:
         self._running = False
         self.finished.emit()
         self.deleteLater()
 
-    # ----- worker thread ------------------------------------------------------------------------------
+
+class _Work:
+    """What the pool runs: a plain callable holding the job function, its cancel token and ``done`` event,
+    and only a weak reference to the GUI-side handle, so nothing the pool keeps can be deleted under it."""
+
+    def __init__(self, job: Job, fn: Callable[[JobContext], object]) -> None:
+        self._ref = weakref.ref(job)
+        self._fn = fn
+        self._token = job.token
+        self._done = job.done
+        self._name = job.name
+        self._dispatch = _the_dispatcher().deliver
+        self._last_progress = 0.0
+
+    def _post(self, method: str, *args: object) -> None:
+        with contextlib.suppress(RuntimeError):  # the dispatcher is gone: the interpreter is shutting down
+            self._dispatch.emit((self._ref, method, args))
+
     def _progress(self, fraction: float, message: str) -> None:
         now = time.monotonic()
         # At most ~25 updates a second: a flood of queued events would itself slow the event loop.
         if fraction >= 1.0 or now - self._last_progress >= 0.04:
             self._last_progress = now
-            self._w_progress.emit(float(fraction), message)
+            self._post("_on_progress", float(fraction), message)
 
-    def run(self) -> None:
+    def __call__(self) -> None:
         _lower_priority()
-        ctx = JobContext(self._progress, self.token, self._w_partial.emit)
+        ctx = JobContext(self._progress, self._token, lambda value: self._post("_on_partial", value))
         try:
-            if self.token.cancelled:
+            if self._token.cancelled:
                 raise Cancelled("cancelled before it started")
             result = self._fn(ctx)
-            if self.token.cancelled:
+            if self._token.cancelled:
                 raise Cancelled("cancelled")
-            self._w_succeeded.emit(result)
+            self._post("_on_succeeded", result)
         except Cancelled:
-            self._w_cancelled.emit()
+            self._post("_on_cancelled")
         except Exception as exc:  # a job's failure is shown in the window, never a crash
-            self._w_failed.emit(error_text(exc), traceback.format_exc())
+            details = traceback.format_exc()
+            if not isinstance(exc, USER_ERRORS):  # a bug, not a bad input: keep the evidence in the log
+                where = record_unexpected(f"the background job {self._name!r}", exc)
+                if where is not None:
+                    details += f"\n(logged to {where})"
+            self._post("_on_failed", error_text(exc), details)
         finally:
-            # post ``finished`` before announcing ``done``: a thread that waits on ``done`` may delete this
-            # job at once, and emitting on a deleted QObject would crash
-            self._w_finished.emit()
-            self.done.set()
+            # post ``finished`` before announcing ``done``: a thread waiting on ``done`` may then go on. The
+            # job's function travels with it, so its closure is freed on the GUI thread, as before.
+            fn, self._fn = self._fn, None
+            self._post("_on_finished", fn)
+            self._done.set()
+
+
+def _job_ended(runner: weakref.ref, job: weakref.ref, slot: Hashable | None) -> None:
+    r, j = runner(), job()
+    if r is not None and j is not None and shiboken6.isValid(r):
+        r._finished(j, slot)
 
 
 class JobRunner(QObject):
@@ -189,12 +235,14 @@ class JobRunner(QObject):
         """
         if slot is not None:
             self.supersede(slot)
-        job = Job(name, fn, self)
+        job = Job(name, self)
         self._jobs.add(job)
         if slot is not None:
             self._slots[slot] = job
-        job.finished.connect(lambda j=job, s=slot: self._finished(j, s))
-        self.pool.start(job.run)
+        # Weak references only: a job's connection must not keep its runner alive, or a dropped runner would
+        # be freed from inside its own child's destructor when that connection goes (a crash).
+        job.finished.connect(partial(_job_ended, weakref.ref(self), weakref.ref(job), slot))
+        self.pool.start(_Work(job, fn))
         return job
 
     def supersede(self, slot: Hashable) -> None:

@@ -103,7 +103,7 @@ def load_and_warm(name: str, weights: str | None, device: str) -> Classifier:
 class ImportedImage:
     path: Path
     thumbnail: np.ndarray  # uint8 RGB, longer side THUMB_SIZE
-    prepared: np.ndarray  # float32 at the classifier's input size
+    prepared: np.ndarray | None  # float32 at the classifier's input size (None: made when opened)
     true_label: int | None
     size: tuple[int, int]  # original width, height
 
@@ -116,13 +116,14 @@ def thumbnail(img: np.ndarray, side: int = THUMB_SIZE) -> np.ndarray:
     return to_uint8(small)
 
 
-def import_image(path: Path, input_size: int, label_of: LabelLookup) -> ImportedImage:
-    """Decode one file (ImageError says why it cannot be used) into a thumbnail and a prepared image."""
+def import_image(path: Path, input_size: int, label_of: LabelLookup, prepare: bool = True) -> ImportedImage:
+    """Decode one file (ImageError says why it cannot be used) into a thumbnail and, with ``prepare``, a
+    copy at the classifier's input size (else made when the image is opened)."""
     img = load_image(path)
     return ImportedImage(
         path=path,
         thumbnail=thumbnail(img),
-        prepared=resize_center_crop(img, input_size),
+        prepared=resize_center_crop(img, input_size) if prepare else None,
         true_label=label_of(path),
         size=(img.shape[1], img.shape[0]),
     )

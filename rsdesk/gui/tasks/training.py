@@ -17,6 +17,7 @@ from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
 from rsdesk.core.datasets import find_images
 from rsdesk.core.dictionary import Dictionary, TrainingConfig, save_dictionary, train_dictionary
+from rsdesk.core.files import ensure_writable_destination
 from rsdesk.core.progress import check_cancel
 from rsdesk.gui.models.settings import data_dir
 from rsdesk.gui.tasks.runner import Job, JobContext, JobRunner
@@ -112,6 +113,12 @@ class DictionaryTrainer(QObject):
         while out.exists():  # two trainings within one second must not overwrite each other
             out = out.with_name(f"{dictionary_file_name(config).removesuffix('.npz')}-{n}.npz")
             n += 1
+        try:  # a folder the dictionary cannot be saved in is found now, not after minutes of training
+            out.parent.mkdir(parents=True, exist_ok=True)
+            ensure_writable_destination(out)
+        except OSError as exc:
+            self._fail_later(f"cannot save {out}: {exc.strerror or exc}" if exc.filename else str(exc))
+            return
         job = self.runner.submit(
             "Dictionary training", lambda ctx: train_to_file(folder, config, out, ctx), SLOT
         )

@@ -49,7 +49,6 @@ class GalleryFilterBar(QFrame):
         show_all.clicked.connect(self.cleared)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(4, 2, 4, 2)
-        lay.addWidget(QLabel("🔍"))
         lay.addWidget(self.text, 1)
         lay.addWidget(show_all)
         self.hide()
@@ -181,7 +180,9 @@ class EvaluationBridge(QObject):
         self._show_panels()
         try:
             adversarial = np.load(file, allow_pickle=False).astype(np.float32)
-            self.pipeline.show_cached_adversarial(Path(path), adversarial, f"{what} · cached by run {run}")
+            self.pipeline.show_cached_adversarial(
+                Path(path), adversarial, f"{what} · cached by run {run}", name=request.cell[0]
+            )
         except (OSError, ValueError) as exc:
             self.message.emit(
                 "warning", f"The run's adversarial image of {Path(path).name} is unusable: {exc}", ""

@@ -264,7 +264,7 @@ class EvaluateTab(QWidget):
             outcome,
             tuple(ids),
             tuple(self.results.image_paths(ids)),
-            f"{len(ids)} images where {what}: {cell_title(summary, cell)}",
+            f"{len(ids)} image{'' if len(ids) == 1 else 's'} where {what}: {cell_title(summary, cell)}",
         )
         index = self.table_model.index_of(cell)
         if index.isValid() and index != self.table.currentIndex():

@@ -118,3 +118,10 @@ def test_a_wrong_shape_is_refused_and_a_wrong_size_is_a_message(window, qtbot, m
     assert "100×100" in st.message and "224×224" in st.message
     assert "Attack failed" in window.messages.text.text()
     assert not no_attack
+
+
+def test_a_cached_adversarial_is_named_after_its_attack_in_file_names():
+    img = np.zeros((8, 8, 3), np.float32)
+    assert CachedAttack.of(img, SUMMARY).name == "evaluation"
+    assert CachedAttack.of(img, SUMMARY, "bim").name == "bim"
+    assert CachedAttack.of(img, SUMMARY, "../bim x/").name == "bim-x"  # never a path in a file name

@@ -4,14 +4,12 @@ running anything; a clicked cell filters the gallery and shows the run's cached 
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 import torch
 from evaluation_helpers import CHOICE, comparable, labelled_folder, synthetic_run, wait_idle, wait_shown
-from gui_helpers import wait_settled
-from PySide6.QtCore import QProcess, Qt, QTimer
+from gui_helpers import GapMeter, wait_settled
+from PySide6.QtCore import QProcess, Qt
 from PySide6.QtWidgets import QFileDialog
 
 from rsdesk.core.evaluation import RunDirectory, run_evaluation
@@ -60,28 +58,20 @@ def test_a_sweep_runs_from_the_tab_and_draws_its_curves(make_window, qtbot, labe
     w = make_window()
     tab, runner = w.evaluation.tab, w.session.evaluation
     fill_form(tab, labelled, tmp_path / "run")
-    gaps, last = [], [time.perf_counter()]
-
-    def tick() -> None:
-        now = time.perf_counter()
-        gaps.append(now - last[0])
-        last[0] = now
-
-    timer = QTimer()
-    timer.setTimerType(Qt.TimerType.PreciseTimer)
-    timer.timeout.connect(tick)
-    timer.start(20)
+    meter = GapMeter(20)
+    meter.start()
     qtbot.mouseClick(tab.run_button, Qt.MouseButton.LeftButton)
     assert runner.is_running() and tab.cancel_button.isEnabled() and not tab.run_button.isEnabled()
     wait_shown(qtbot, tab)
-    timer.stop()
+    meter.stop()
     assert all(tab.plots.point_count("fgsm", d) == 3 for d in DEFENSES)  # clean, ε 4, ε 12
     assert runner.results.have == runner.results.need == N_ROWS
     assert (tab.table_model.rowCount(), tab.table_model.columnCount()) == (3, 3)
     assert tab.progress_label.text() == f"{N_ROWS} of {N_ROWS} results"
     rows = RunDirectory(tmp_path / "run").read_rows()
     assert comparable(rows) == comparable(RunDirectory(finished_run).read_rows())
-    assert max(gaps) < 0.5, f"the event loop stalled for {max(gaps):.2f} s during the sweep"  # bench: < 0.1
+    # the benchmark (bench_evaluate_tab.py) holds it under 0.1 s; a loaded test machine gets more room
+    assert meter.worst < 0.5, f"the event loop stalled for {meter.worst:.2f} s during the sweep"
 
 
 def test_cancel_leaves_a_run_that_run_resumes_to_the_same_results(
@@ -138,7 +128,7 @@ def test_clicking_a_cell_filters_the_gallery_and_shows_the_cached_adversarial(
 ):
     w = make_window()
     shown = []  # a fake: the pipeline's own show_cached_adversarial has its own tests
-    monkeypatch.setattr(w.pipeline, "show_cached_adversarial", lambda *args: shown.append(args))
+    monkeypatch.setattr(w.pipeline, "show_cached_adversarial", lambda *args, **kw: shown.append((args, kw)))
     tab, run = w.evaluation.tab, RunDirectory(finished_run)
     assert w.evaluation.open_run(finished_run)
     wait_shown(qtbot, tab, 60000)
@@ -158,8 +148,9 @@ def test_clicking_a_cell_filters_the_gallery_and_shows_the_cached_adversarial(
     assert wrong, "the fixture run has no image the attack wins on"
     qtbot.waitUntil(lambda: visible_names(w) == wrong and bool(shown), timeout=30000)
     assert w.evaluation.filter_bar.isVisible() and w.state.defense == "jpeg"
-    path, adversarial, caption = shown[-1]
+    (path, adversarial, caption), named = shown[-1]
     assert path.name in wrong and "FGSM ε 12/255" in caption
+    assert named == {"name": "fgsm"}  # exports are named after the run's attack, not "evaluation"
     np.testing.assert_array_equal(adversarial, np.load(run.adversarial_path("fgsm", 12.0, path.name)))
 
     tab.outcome.setCurrentIndex(tab.outcome.findData("recovered"))

@@ -1,0 +1,77 @@
+"""Running ``python -m rsdesk`` as a child process with a time limit, its peak memory measured on its own
+(``os.wait4`` gives the rusage of that one child), and the ``error:`` lines of its stderr."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Every command of the hardening tests must stay under this much memory (the issue's bound).
+MAX_RSS_MB = 1500
+
+
+@dataclass
+class Run:
+    """What one command did: exit code, output, and its peak resident memory in MB."""
+
+    args: list[str]
+    code: int
+    out: str
+    err: str
+    rss_mb: float
+
+    @property
+    def errors(self) -> list[str]:
+        return [line for line in self.err.splitlines() if line.startswith("error: ")]
+
+    def describe(self) -> str:
+        return f"rsdesk {' '.join(self.args)} → exit {self.code}, {self.rss_mb:.0f} MB\n{self.err[-3000:]}"
+
+
+def run_child(argv: list[str], timeout: float, cwd: Path | None = None, env: dict | None = None) -> Run:
+    """Run ``argv`` (its own process group, killed whole on timeout) and measure its peak memory."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(
+            argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=cwd, env=env, start_new_session=True
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                os.killpg(proc.pid, signal.SIGKILL)
+                os.wait4(proc.pid, 0)
+                proc.returncode = -9
+                raise AssertionError(f"timed out after {timeout} s: {' '.join(argv)}")
+            time.sleep(0.05)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return Run(
+            argv,
+            proc.returncode,
+            out.read().decode("utf-8", errors="replace"),
+            err.read().decode("utf-8", errors="replace"),
+            usage.ru_maxrss / 1024,  # Linux reports kilobytes
+        )
+
+
+def rsdesk(*args: str, timeout: float = 120, cwd: Path | None = None) -> Run:
+    """``python -m rsdesk ARGS`` in a fresh interpreter; the Run's ``args`` are the rsdesk arguments."""
+    run = run_child([sys.executable, "-m", "rsdesk", *args], timeout, cwd)
+    run.args = list(args)
+    return run
+
+
+def assert_clean(run: Run) -> None:
+    """No traceback, no finalizer noise, and memory under the bound."""
+    assert "Traceback" not in run.err, run.describe()
+    assert "Exception ignored" not in run.err, run.describe()
+    assert run.rss_mb < MAX_RSS_MB, run.describe()

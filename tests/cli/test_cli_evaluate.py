@@ -1,0 +1,112 @@
+"""``rsdesk evaluate`` in-process: the tables, --json, option errors checked before any work."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rsdesk.cli import main
+from rsdesk.core.assets import resource_path
+
+COFFEE = resource_path("samples", "coffee.jpg")
+CAMERA = resource_path("samples", "camera.jpg")
+pytestmark = pytest.mark.slow
+
+
+def _records(out: str) -> list[dict]:
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def _error_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("error: ")]
+
+
+# ----- evaluate -----------------------------------------------------------------------------------
+
+
+def _labelled_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "eval"
+    folder.mkdir()
+    shutil.copy(COFFEE, folder / "a.jpg")
+    shutil.copy(CAMERA, folder / "b.jpg")
+    shutil.copy(COFFEE, folder / "unlabelled.jpg")  # no label: skipped
+    (folder / "labels.csv").write_text("file,class_index\na.jpg,967\nb.jpg,872\n")
+    return folder
+
+
+def test_evaluate_prints_its_tables_and_writes_a_run_directory(capsys, tmp_path):
+    folder = _labelled_folder(tmp_path)
+    out = tmp_path / "run"
+    code = main(
+        [
+            "evaluate",
+            str(folder),
+            "--attack",
+            "fgsm",
+            "--strengths",
+            "4",
+            "--defenses",
+            "none,jpeg",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    text = captured.out
+    assert "Counted: 2 of 2 images: those the classifier gets right when clean" in text
+    assert "| defense | clean | FGSM ε 4/255 |" in text
+    assert "| No defense | 100 (" in text  # both images are classified correctly when clean
+    assert "| JPEG compression |" in text
+    assert f"run directory: {out}" in text
+    assert (out / "results.csv").is_file() and (out / "figures" / "evaluate.png").is_file()
+
+
+def test_evaluate_json_is_the_summary_on_one_line(capsys, tmp_path):
+    folder = _labelled_folder(tmp_path)
+    code = main(
+        ["evaluate", str(folder), "--attack", "fgsm", "--strengths", "2", "--defenses", "none", "--json"]
+    )
+    captured = capsys.readouterr()
+    assert code == 0
+    (res,) = _records(captured.out)
+    assert res["n_images"] == 2 and res["protocol"] == "correct-only"
+    cell = next(c for c in res["cells"] if c["strength"] == 0 and c["defense"] == "none")
+    assert (cell["n"], cell["accuracy"]) == (2, 1.0)
+    assert {c["name"] for c in res["checks"]}
+    assert "evaluate" in captured.err  # progress goes to stderr even with --json
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--defenses", "none,magic"], "error: defense 'magic': unknown defense 'magic'"),
+        (["--attack", "nope"], "error: unknown attack 'nope'"),
+        (["--set", "jpeg.quality=0", "--defenses", "jpeg"], "error: defense 'jpeg': quality must be within"),
+        (["--limit", "0"], "error: --limit must be at least 1, got 0"),
+        (["--strengths", "abc"], "error: --strengths: 'abc' is not a number"),
+        (["--plan", "paper-fig9"], "error: --plan: 'paper-fig9' is neither a preset"),
+        (["--attacks", "cw", "--l2-strengths", "8"], "error: experiment 'evaluate': cw takes d"),
+    ],
+)
+def test_evaluate_errors(capsys, tmp_path, args, message):
+    folder = _labelled_folder(tmp_path)
+    code = main(["evaluate", str(folder), "--strengths", "2", "--quiet", *args])
+    err = capsys.readouterr().err
+    assert code == 2
+    (line,) = _error_lines(err)
+    assert line.startswith(message)
+    assert "Traceback" not in err
+
+
+def test_evaluate_without_labels(capsys, tmp_path):
+    folder = tmp_path / "nolabels"
+    folder.mkdir()
+    shutil.copy(COFFEE, folder / "x.jpg")
+    assert main(["evaluate", str(folder), "--quiet"]) == 1
+    (line,) = _error_lines(capsys.readouterr().err)
+    assert line.startswith("error: no labelled images")
