@@ -111,3 +111,17 @@ def test_toolbar_labels_are_short_and_the_tooltip_keeps_the_rest(qtbot):
     form = ParamForm(DEFENSES["regionsparse"].PARAMS[:2], horizontal=True)
     qtbot.addWidget(form)
     assert form.labels["theta"].text() == "θ" and "region weight" in form.labels["theta"].toolTip()
+
+
+def test_the_prediction_bars_keep_their_sixth_row_in_a_short_window(make_window, qtbot):
+    """At 1366×768 with a message bar shown, every column's bars get their full height: the sixth row (the
+    true class ranked outside the top five) is never cut off."""
+    w = make_window()
+    w.resize(*SIZE)
+    for col in w.panels.columns:  # what the panels show under the bars: wrapped text, as after a result
+        col.info.setText("Object: sparse-coded (K atoms per patch); background: bilateral-filtered. " * 2)
+    w.notify("warning", "Added 4 image(s); 1 could not be used: scan.jpg: not an image file", "details")
+    qtbot.waitUntil(lambda: w.size().toTuple() == SIZE and w.messages.isVisible(), timeout=5000)
+    qtbot.wait(50)
+    for col in w.panels.columns:
+        assert col.bars.height() >= col.bars.minimumSizeHint().height(), col.title.text()

@@ -48,6 +48,10 @@ def prediction_rows(pred: Prediction, true_class: int | None, target: int | None
     return rows
 
 
+#: The gap above a sixth row (the true class outside the top five), where the dotted line goes.
+SEPARATOR = 4
+
+
 class PredictionBars(QWidget):
     """Horizontal probability bars; the true class is bold with ★, a target class marked ◎."""
 
@@ -56,17 +60,28 @@ class PredictionBars(QWidget):
         self._rows: list[BarRow] = []
         self._dim = False
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self._fit_height()
 
     def _row_height(self) -> int:
         return self.fontMetrics().height() + 6
 
+    def _rows_height(self) -> int:
+        """Five rows, the true class's sixth below its dotted separator, and 2 px above and below."""
+        return self._row_height() * 6 + SEPARATOR + 4
+
+    def _fit_height(self) -> None:
+        # An explicit minimum, not only a hint: the panel grid holds word-wrapped labels (height for width),
+        # and such a grid squeezed a hint-only minimum when the window was short, cutting the sixth row.
+        self.setMinimumHeight(self._rows_height())
+
     def sizeHint(self) -> QSize:
-        return QSize(220, self._row_height() * 6 + 4)
+        return QSize(220, self._rows_height())
 
     def minimumSizeHint(self) -> QSize:
-        return QSize(60, self._row_height() * 6 + 4)
+        return QSize(60, self._rows_height())
 
     def changeEvent(self, event: object) -> None:
+        self._fit_height()  # a font change (presentation mode) changes the row height
         self.updateGeometry()
         super().changeEvent(event)
 
@@ -87,7 +102,7 @@ class PredictionBars(QWidget):
         prob_w = fm.horizontalAdvance("100.0%") + 6
         text_color = self.palette().color(self.foregroundRole())
         for i, row in enumerate(self._rows):
-            y = 2 + i * rh + (4 if row.rank > 5 else 0)
+            y = 2 + i * rh + (SEPARATOR if row.rank > 5 else 0)
             bar = QRectF(0, y + 2, (self.width() - prob_w) * max(0.0, min(1.0, row.score.prob)), rh - 4)
             color = QColor(21, 101, 192) if row.mark == "true" else QColor(120, 144, 156)
             if row.mark == "target":
