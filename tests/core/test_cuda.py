@@ -35,16 +35,18 @@ def test_regionsparse_cuda_matches_cpu(sample_image: np.ndarray) -> None:
     assert np.quantile(np.abs(cpu - gpu), 0.999) < 1e-3
 
 
-def test_bim_cuda_matches_cpu(sample_image: np.ndarray) -> None:
+def test_attack_gradients_on_cuda_equal_the_cpus(sample_image: np.ndarray) -> None:
+    """One BIM step (the gradient's sign) is the CPU's on every pixel. Later steps may part where a
+    gradient is near 0 and the paths then differ, so five steps are compared by their outcome."""
     from rsdesk.core.attacks import create_attack
     from rsdesk.core.classifier import load_classifier
 
-    results = []
+    results = {}
     for device in ("cpu", "cuda"):
         model = load_classifier(device=device)
-        out = create_attack("bim", eps=8, steps=5).run(model, model.to_tensor(sample_image), labels=[967])[0]
-        results.append(out)
-    a, b = results[0].adversarial, results[1].adversarial
-    # Gradient signs can differ where the gradient is ~0; nearly every pixel must agree.
-    assert np.mean(np.abs(a - b) < 1e-5) > 0.99
-    assert results[0].success == results[1].success
+        x = model.to_tensor(sample_image)
+        attacks = [create_attack("bim", eps=8, steps=s) for s in (1, 5)]
+        results[device] = [a.run(model, x, labels=[967])[0] for a in attacks]
+    one_cpu, one_gpu = results["cpu"][0].adversarial, results["cuda"][0].adversarial
+    assert np.mean(np.abs(one_cpu - one_gpu) < 1e-5) > 0.999  # with TF32 convolutions: 0.965
+    assert results["cpu"][1].success == results["cuda"][1].success
