@@ -144,6 +144,11 @@ class EvaluateSetup(QWidget):
         form.addRow("d", self.d)
         form.addRow("Steps", self.steps)
         form.addRow("Defenses", _grid(self.defenses, 2))
+        # A run must not depend on what the toolbar happened to show, so it is reproducible from plan.json.
+        note = QLabel("Each at its default parameters (not the toolbar's), as in the paper's presets")
+        note.setWordWrap(True)
+        note.setEnabled(False)  # drawn greyed: a remark, not a control
+        form.addRow("", note)
         form.addRow("Threat", self.threat)
         form.addRow("Source", self.source)
         form.addRow("", self.all_images)
