@@ -1,8 +1,10 @@
-"""Running ``python -m rsdesk`` as a child process with a time limit, its peak memory measured on its own
-(``os.wait4`` gives the rusage of that one child), and the ``error:`` lines of its stderr."""
+"""What the command-line tests share: the sample images, reading ``--json`` output and ``error:`` lines, and
+running ``python -m rsdesk`` as a child process with a time limit, its peak memory measured on its own
+(``os.wait4`` gives the rusage of that one child)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -11,6 +13,22 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from rsdesk.core.assets import resource_path
+
+COFFEE = resource_path("samples", "coffee.jpg")
+CAMERA = resource_path("samples", "camera.jpg")
+
+
+def records(out: str) -> list[dict]:
+    """The JSON objects of ``--json`` output, one per non-blank line."""
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def error_lines(err: str) -> list[str]:
+    """The ``error:`` lines of a command's stderr (progress and other text left out)."""
+    return [line for line in err.splitlines() if line.startswith("error: ")]
+
 
 #: Every command of the hardening tests must stay under this much memory (the issue's bound).
 MAX_RSS_MB = 1500
@@ -28,7 +46,7 @@ class Run:
 
     @property
     def errors(self) -> list[str]:
-        return [line for line in self.err.splitlines() if line.startswith("error: ")]
+        return error_lines(self.err)
 
     def describe(self) -> str:
         return f"rsdesk {' '.join(self.args)} → exit {self.code}, {self.rss_mb:.0f} MB\n{self.err[-3000:]}"

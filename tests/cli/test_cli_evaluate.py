@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import pytest
+from cli_helpers import CAMERA, COFFEE, error_lines, records
 
 from rsdesk.cli import main
-from rsdesk.core.assets import resource_path
 
-COFFEE = resource_path("samples", "coffee.jpg")
-CAMERA = resource_path("samples", "camera.jpg")
 pytestmark = pytest.mark.slow
-
-
-def _records(out: str) -> list[dict]:
-    return [json.loads(line) for line in out.splitlines() if line.strip()]
-
-
-def _error_lines(err: str) -> list[str]:
-    return [line for line in err.splitlines() if line.startswith("error: ")]
 
 
 # ----- evaluate -----------------------------------------------------------------------------------
@@ -73,7 +62,7 @@ def test_evaluate_json_is_the_summary_on_one_line(capsys, tmp_path):
     )
     captured = capsys.readouterr()
     assert code == 0
-    (res,) = _records(captured.out)
+    (res,) = records(captured.out)
     assert res["n_images"] == 2 and res["protocol"] == "correct-only"
     cell = next(c for c in res["cells"] if c["strength"] == 0 and c["defense"] == "none")
     assert (cell["n"], cell["accuracy"]) == (2, 1.0)
@@ -98,7 +87,7 @@ def test_evaluate_errors(capsys, tmp_path, args, message):
     code = main(["evaluate", str(folder), "--strengths", "2", "--quiet", *args])
     err = capsys.readouterr().err
     assert code == 2
-    (line,) = _error_lines(err)
+    (line,) = error_lines(err)
     assert line.startswith(message)
     assert "Traceback" not in err
 
@@ -108,5 +97,5 @@ def test_evaluate_without_labels(capsys, tmp_path):
     folder.mkdir()
     shutil.copy(COFFEE, folder / "x.jpg")
     assert main(["evaluate", str(folder), "--quiet"]) == 1
-    (line,) = _error_lines(capsys.readouterr().err)
+    (line,) = error_lines(capsys.readouterr().err)
     assert line.startswith("error: no labelled images")

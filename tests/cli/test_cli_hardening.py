@@ -15,19 +15,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_helpers import CAMERA, COFFEE, error_lines
 
 from rsdesk.cli import main
 from rsdesk.cli.output import NonFiniteResult, emit
 from rsdesk.cli.progress import ProgressBar
-from rsdesk.core.assets import resource_path
-
-COFFEE = resource_path("samples", "coffee.jpg")
-CAMERA = resource_path("samples", "camera.jpg")
-
-
-def _errors(err: str) -> list[str]:
-    return [line for line in err.splitlines() if line.startswith("error: ")]
-
 
 # ----- item 4: a non-finite result is an error, and --json stays JSON ----------------------------------
 
@@ -49,7 +41,7 @@ def test_classify_with_nan_weights_is_an_error_line_and_no_record(capsys, tmp_pa
     captured = capsys.readouterr()
     assert code == 2
     assert captured.out == ""
-    (line,) = _errors(captured.err)
+    (line,) = error_lines(captured.err)
     assert "NaN" in line and "Traceback" not in captured.err
 
 
@@ -97,7 +89,7 @@ def test_nothing_found_is_said_and_exits_non_zero(capsys, odd_folders, monkeypat
     out = odd_folders / ("d.npz" if command == "train-dictionary" else "out")
     extra = {"classify": [], "evaluate": ["--quiet"]}.get(command, ["--quiet", "--out", str(out)])
     assert main([command, str(odd_folders / folder), *extra]) == 1
-    errors = _errors(capsys.readouterr().err)
+    errors = error_lines(capsys.readouterr().err)
     if command == "evaluate":  # the evaluation adds why it cannot run
         assert errors[-1].startswith("error: no labelled images")
         errors = errors[:-1]
@@ -133,7 +125,7 @@ def test_attack_options_are_named_errors_before_any_work(capsys, tmp_path, args,
         assert "argument --steps: invalid int value: '1e8'" in capsys.readouterr().err
     else:
         assert main(["attack", str(COFFEE), *args, "--out", str(out)]) == 2
-        assert _errors(capsys.readouterr().err) == [message]
+        assert error_lines(capsys.readouterr().err) == [message]
     assert not out.exists()
 
 
@@ -161,14 +153,14 @@ def test_evaluate_options_are_named_errors_before_the_images_are_read(capsys, tm
         assert main(["evaluate", str(tmp_path), "--quiet", *args]) == 2
     finally:
         evaluation.collect_images = original
-    (line,) = _errors(capsys.readouterr().err)
+    (line,) = error_lines(capsys.readouterr().err)
     assert line.startswith(message)
 
 
 def test_evaluate_out_that_is_a_file_is_refused_at_once(capsys, tmp_path):
     (tmp_path / "run").write_text("not a folder")
     assert main(["evaluate", str(tmp_path), "--quiet", "--out", str(tmp_path / "run")]) == 2
-    assert _errors(capsys.readouterr().err) == [
+    assert error_lines(capsys.readouterr().err) == [
         f"error: cannot save into {tmp_path / 'run'}: it exists and is not a folder"
     ]
 
@@ -181,7 +173,7 @@ def test_weights_that_are_a_link_loop_or_a_folder_are_not_called_missing(capsys,
     else:
         weights.mkdir()
     assert main(["classify", str(COFFEE), "--weights", str(weights)]) == 2
-    (line,) = _errors(capsys.readouterr().err)
+    (line,) = error_lines(capsys.readouterr().err)
     assert "not found" not in line and "w.pt" in line
     assert ("link loop" if kind == "loop" else "is a folder") in line
 

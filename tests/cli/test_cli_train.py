@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import error_lines
 from PIL import Image
 
 from rsdesk.cli import main
@@ -14,13 +15,7 @@ from rsdesk.core.assets import resource_path
 from rsdesk.core.dictionary import load_dictionary
 from rsdesk.core.images import load_image
 
-COFFEE = resource_path("samples", "coffee.jpg")
-CAMERA = resource_path("samples", "camera.jpg")
 pytestmark = pytest.mark.slow
-
-
-def _error_lines(err: str) -> list[str]:
-    return [line for line in err.splitlines() if line.startswith("error: ")]
 
 
 SMALL = ["--atoms", "16", "--patches-per-image", "200", "--patch-size", "4", "--h", "5"]
@@ -50,7 +45,7 @@ def test_train_dictionary_errors(capsys, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main(["train-dictionary", str(empty), "--quiet", "--out", str(tmp_path / "d.npz")]) == 1
-    assert _error_lines(capsys.readouterr().err) == ["error: empty: no image files in this folder"]
+    assert error_lines(capsys.readouterr().err) == ["error: empty: no image files in this folder"]
     assert not (tmp_path / "d.npz").exists()
     (empty / "x.png").write_text("not a png")
     assert main(["train-dictionary", str(empty), "--quiet", "--out", str(tmp_path / "d.npz")]) == 2
@@ -66,7 +61,7 @@ def test_a_folder_of_only_pipes_links_and_folders_finds_nothing(capsys, tmp_path
     os.symlink("loop.jpg", odd / "loop.jpg")
     code = main(["train-dictionary", str(odd), "--quiet", "--out", str(tmp_path / "d.npz")])
     assert code == 1
-    assert sorted(_error_lines(capsys.readouterr().err)) == [
+    assert sorted(error_lines(capsys.readouterr().err)) == [
         "error: loop.jpg: is a symbolic link loop; skipped",
         "error: odd: no image files in this folder",
         "error: pipe.jpg: is not a regular file (a named pipe); skipped",
@@ -96,7 +91,7 @@ def test_out_is_checked_before_any_training(capsys, tmp_path, training_folder, m
     }[where]
     assert main(["train-dictionary", str(training_folder), *SMALL, "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert _error_lines(err) == [f"error: {message}"]
+    assert error_lines(err) == [f"error: {message}"]
     assert "training" not in err  # no progress: nothing started
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "train"]
 
@@ -105,4 +100,4 @@ def test_bad_training_options_are_named_before_the_images_are_read(capsys, tmp_p
     out = str(tmp_path / "d.npz")
     code = main(["train-dictionary", str(tmp_path / "nothing"), "--h", "nan", "--out", out])
     assert code == 2
-    assert _error_lines(capsys.readouterr().err) == ["error: h must be within 0…100, got nan"]
+    assert error_lines(capsys.readouterr().err) == ["error: h must be within 0…100, got nan"]

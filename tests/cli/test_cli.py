@@ -11,23 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import CAMERA, COFFEE, error_lines, records
 
 from rsdesk import __version__
 from rsdesk.cli import main
-from rsdesk.core.assets import resource_path
 from rsdesk.core.images import load_image
 
-COFFEE = resource_path("samples", "coffee.jpg")
-CAMERA = resource_path("samples", "camera.jpg")
 pytestmark = pytest.mark.slow
-
-
-def _records(out: str) -> list[dict]:
-    return [json.loads(line) for line in out.splitlines() if line.strip()]
-
-
-def _error_lines(err: str) -> list[str]:
-    return [line for line in err.splitlines() if line.startswith("error: ")]
 
 
 def _check_top5(top5: list) -> None:
@@ -52,7 +42,7 @@ def bad_inputs(tmp_path) -> list[Path]:
 def test_classify_json(capsys):
     assert main(["classify", "--json", str(COFFEE), str(CAMERA)]) == 0
     captured = capsys.readouterr()
-    recs = _records(captured.out)
+    recs = records(captured.out)
     assert [r["file"] for r in recs] == [str(COFFEE), str(CAMERA)]
     for r in recs:
         assert set(r) == {"file", "top5", "seconds"}
@@ -60,7 +50,7 @@ def test_classify_json(capsys):
         assert r["seconds"] >= 0
     assert recs[0]["top5"][0] == {"index": 967, "label": "espresso", "prob": recs[0]["top5"][0]["prob"]}
     assert recs[1]["top5"][0]["index"] == 872  # tripod
-    assert not _error_lines(captured.err)
+    assert not error_lines(captured.err)
 
 
 def test_classify_text_and_folders(capsys, tmp_path):
@@ -78,16 +68,16 @@ def test_classify_bad_input_among_good_ones(capsys, bad_inputs):
     code = main(["classify", "--json", str(COFFEE), str(bad_inputs[0]), str(CAMERA)])
     captured = capsys.readouterr()
     assert code != 0
-    recs = _records(captured.out)
+    recs = records(captured.out)
     assert [r["file"] for r in recs] == [str(COFFEE), str(CAMERA)]  # the good ones are still processed
-    errors = _error_lines(captured.err)
+    errors = error_lines(captured.err)
     assert errors == ["error: notes.jpg: not an image file RSDesk can read"]
     assert "Traceback" not in captured.err
 
 
 def test_classify_missing_file(capsys, tmp_path):
     assert main(["classify", str(tmp_path / "gone.png")]) == 1
-    assert _error_lines(capsys.readouterr().err) == ["error: gone.png: file not found"]
+    assert error_lines(capsys.readouterr().err) == ["error: gone.png: file not found"]
 
 
 def test_cuda_without_cuda_is_a_clear_error(capsys):
@@ -97,9 +87,7 @@ def test_cuda_without_cuda_is_a_clear_error(capsys):
         pytest.skip("needs a machine without CUDA")
     assert main(["classify", "--device", "cuda", str(COFFEE)]) == 2
     err = capsys.readouterr().err
-    assert _error_lines(err) == [
-        "error: CUDA was requested but no CUDA device is available; use --device cpu"
-    ]
+    assert error_lines(err) == ["error: CUDA was requested but no CUDA device is available; use --device cpu"]
 
 
 def test_purify_on_cuda_without_cuda_is_a_clear_error(capsys, tmp_path):
@@ -110,9 +98,7 @@ def test_purify_on_cuda_without_cuda_is_a_clear_error(capsys, tmp_path):
     # the RegionSparse defense is built before the classifier: it must check the device the same way
     assert main(["purify", "--device", "cuda", "--out", str(tmp_path), str(COFFEE)]) == 2
     err = capsys.readouterr().err
-    assert _error_lines(err) == [
-        "error: CUDA was requested but no CUDA device is available; use --device cpu"
-    ]
+    assert error_lines(err) == ["error: CUDA was requested but no CUDA device is available; use --device cpu"]
     assert "Traceback" not in err
 
 
@@ -134,11 +120,11 @@ def test_classify_as_a_subprocess(tmp_path, bad_inputs):
         timeout=180,
     )
     assert proc.returncode == 1, proc.stderr
-    recs = _records(proc.stdout)
+    recs = records(proc.stdout)
     assert len(recs) == 1 and recs[0]["file"] == str(COFFEE)
     assert recs[0]["top5"][0]["index"] == 967
     _check_top5(recs[0]["top5"])
-    assert _error_lines(proc.stderr) == ["error: notes.jpg: not an image file RSDesk can read"]
+    assert error_lines(proc.stderr) == ["error: notes.jpg: not an image file RSDesk can read"]
     assert "Traceback" not in proc.stderr
 
 
@@ -170,8 +156,8 @@ def test_attack_json_png(capsys, tmp_path, classifier, bad_inputs):
     )
     captured = capsys.readouterr()
     assert code == 1  # one input failed
-    assert len(_error_lines(captured.err)) == 1
-    (rec,) = _records(captured.out)
+    assert len(error_lines(captured.err)) == 1
+    (rec,) = records(captured.out)
     assert {"file", "out", "top5", "success", "l2", "linf", "iterations", "seconds"} <= set(rec)
     assert rec["file"] == str(COFFEE)
     saved = Path(rec["out"])
@@ -207,7 +193,7 @@ def test_attack_npy_keeps_the_exact_image(capsys, tmp_path, classifier):
         ]
     )
     assert code == 0
-    (rec,) = _records(capsys.readouterr().out)
+    (rec,) = records(capsys.readouterr().out)
     saved = Path(rec["out"])
     assert saved.suffix == ".npy"
     adv = np.load(saved, allow_pickle=False)
@@ -228,14 +214,14 @@ def test_outputs_with_the_same_stem_do_not_overwrite_each_other(capsys, tmp_path
     out = tmp_path / "out"
     inputs = [str(a / "photo.2024.jpg"), str(b / "photo.2024.jpg"), str(a / "photo.2024.png")]
     assert main(["purify", "--json", "--defense", "none", "--out", str(out), *inputs]) == 0
-    recs = _records(capsys.readouterr().out)
+    recs = records(capsys.readouterr().out)
     names = [Path(r["out"]).name for r in recs]
     # the suffix is appended (a dotted stem is kept whole) and every input gets its own file
     assert names == ["photo.2024_none.png", "photo.2024_none_2.png", "photo.2024_none_3.png"]
     assert sorted(p.name for p in out.iterdir()) == sorted(names)
     assert [r["top5"][0]["index"] for r in recs] == [967, 872, 872]
     assert main(["attack", "--json", "--attack", "fgsm", "--eps", "1", "--out", str(out), *inputs[:2]]) == 0
-    assert [Path(r["out"]).name for r in _records(capsys.readouterr().out)] == [
+    assert [Path(r["out"]).name for r in records(capsys.readouterr().out)] == [
         "photo.2024_fgsm.png",
         "photo.2024_fgsm_2.png",
     ]
@@ -243,15 +229,15 @@ def test_outputs_with_the_same_stem_do_not_overwrite_each_other(capsys, tmp_path
 
 def test_attack_batch_must_be_positive(capsys, tmp_path):
     assert main(["attack", "--batch", "0", "--out", str(tmp_path), str(COFFEE)]) == 2
-    assert _error_lines(capsys.readouterr().err) == ["error: --batch must be at least 1, got 0"]
+    assert error_lines(capsys.readouterr().err) == ["error: --batch must be at least 1, got 0"]
 
 
 def test_attack_batches_give_the_same_results(capsys, tmp_path):
     args = ["attack", "--json", "--attack", "fgsm", "--eps", "4", "--format", "npy", str(COFFEE), str(CAMERA)]
     assert main([*args, "--batch", "1", "--out", str(tmp_path / "one")]) == 0
-    one = _records(capsys.readouterr().out)
+    one = records(capsys.readouterr().out)
     assert main([*args, "--batch", "2", "--out", str(tmp_path / "two")]) == 0
-    two = _records(capsys.readouterr().out)
+    two = records(capsys.readouterr().out)
     assert [r["file"] for r in one] == [r["file"] for r in two] == [str(COFFEE), str(CAMERA)]
     for r1, r2 in zip(one, two):
         a1, a2 = np.load(r1["out"]), np.load(r2["out"])
@@ -286,7 +272,7 @@ def test_attack_parameter_errors(capsys, tmp_path, args, message):
     code = main(["attack", *args, "--out", str(tmp_path), str(COFFEE)])
     err = capsys.readouterr().err
     assert code == 2
-    assert _error_lines(err) == [message]
+    assert error_lines(err) == [message]
     assert "Traceback" not in err
     assert not list(tmp_path.iterdir())
 
@@ -311,8 +297,8 @@ def test_purify_json(capsys, tmp_path, classifier, bad_inputs):
     )
     captured = capsys.readouterr()
     assert code == 1
-    assert _error_lines(captured.err) == ["error: notes.jpg: not an image file RSDesk can read"]
-    (rec,) = _records(captured.out)
+    assert error_lines(captured.err) == ["error: notes.jpg: not an image file RSDesk can read"]
+    (rec,) = records(captured.out)
     assert {"file", "out", "top5", "seconds"} <= set(rec)
     saved = Path(rec["out"])
     assert saved == tmp_path / "p" / "coffee_jpeg.png" and saved.is_file()
@@ -337,7 +323,7 @@ def test_purify_regionsparse_npy(capsys, tmp_path):
         ]
     )
     assert code == 0
-    (rec,) = _records(capsys.readouterr().out)
+    (rec,) = records(capsys.readouterr().out)
     out = np.load(rec["out"], allow_pickle=False)
     assert out.shape == (224, 224, 3) and out.min() >= 0 and out.max() <= 1
 
@@ -355,7 +341,7 @@ def test_purify_parameter_errors(capsys, tmp_path, args, message):
     code = main(["purify", *args, "--out", str(tmp_path), str(COFFEE)])
     err = capsys.readouterr().err
     assert code == 2
-    (line,) = _error_lines(err)
+    (line,) = error_lines(err)
     assert line.startswith(message)
     assert "Traceback" not in err
 
@@ -364,7 +350,7 @@ def test_purify_bad_dictionary(capsys, tmp_path):
     bad = tmp_path / "bad.npz"
     bad.write_text("nope")
     assert main(["purify", "--dictionary", str(bad), "--out", str(tmp_path), str(COFFEE)]) == 2
-    (line,) = _error_lines(capsys.readouterr().err)
+    (line,) = error_lines(capsys.readouterr().err)
     assert line.startswith("error: bad.npz: not a RegionSparse dictionary")
 
 
