@@ -167,31 +167,64 @@ def _lock(fd: int, block: bool) -> bool:
     return True
 
 
-def _remove_stale_temps(path: Path, keep: Iterable[str] = ()) -> None:
-    """Delete ``.NAME.*.tmp`` files beside ``path`` whose writer is gone (killed mid-save)."""
-    prefix, keep = f".{path.name}.", set(keep)
+def is_temp_name(name: str) -> bool:
+    """Whether ``name`` is an atomic save's temp file: ``.NAME.RANDOM.tmp`` (see :func:`atomic_write`)."""
+    return name.startswith(".") and name.endswith(".tmp") and name.count(".") >= 3
+
+
+def _remove_if_stale(entry: os.DirEntry[str]) -> bool:
+    """Delete one temp file if its writer is gone (killed mid-save); True when it was removed."""
+    try:
+        if not entry.is_file(follow_symlinks=False):
+            return False
+        if fcntl is None and time.time() - entry.stat().st_mtime < _STALE_AGE_S:
+            return False
+        fd = os.open(entry.path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return False
+    try:
+        if _lock(fd, block=False):  # a live writer holds its lock until it renames or removes
+            os.unlink(entry.path)
+            return True
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    return False
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Delete the temp files of earlier saves to ``path`` (``.NAME.*.tmp`` beside it) whose writer is gone."""
+    prefix = f".{path.name}."
     try:
         entries = list(os.scandir(path.parent))
     except OSError:
         return
     for entry in entries:
-        if not (entry.name.startswith(prefix) and entry.name.endswith(".tmp")) or entry.path in keep:
-            continue
+        if entry.name.startswith(prefix) and is_temp_name(entry.name):
+            _remove_if_stale(entry)
+
+
+def remove_stale_temps(folder: PathLike) -> list[Path]:
+    """Delete every atomic save's temp file in ``folder`` and below it whose writer is gone (a save killed
+    outright leaves one); returns those removed. Links are not followed; a live save's temp file stays."""
+    removed: list[Path] = []
+    pending = [Path(folder)]
+    while pending:
         try:
-            if not entry.is_file(follow_symlinks=False):
-                continue
-            if fcntl is None and time.time() - entry.stat().st_mtime < _STALE_AGE_S:
-                continue
-            fd = os.open(entry.path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+            entries = list(os.scandir(pending.pop()))
         except OSError:
             continue
-        try:
-            if _lock(fd, block=False):  # a live writer holds its lock until it renames or removes
-                os.unlink(entry.path)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(Path(entry.path))
+                    continue
+            except OSError:
+                continue
+            if is_temp_name(entry.name) and _remove_if_stale(entry):
+                removed.append(Path(entry.path))
+    return removed
 
 
 def _new_locked_temp(path: Path) -> tuple[int, str]:

@@ -16,7 +16,12 @@ import pytest
 
 from rsdesk.core import files as files_mod
 from rsdesk.core.errors import ClassifierError, DictionaryError, FileError, ImageError
-from rsdesk.core.files import atomic_write, ensure_writable_destination, require_regular_file
+from rsdesk.core.files import (
+    atomic_write,
+    ensure_writable_destination,
+    remove_stale_temps,
+    require_regular_file,
+)
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="FIFOs, sockets and symlinks need POSIX")
 as_root = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -228,6 +233,40 @@ def test_a_save_in_progress_keeps_its_temp_file(tmp_path):
     worker.join(5)
     assert path.read_bytes() == b"slow"
     assert os.listdir(tmp_path) == ["d.npz"]
+
+
+@pytest.mark.skipif(files_mod.fcntl is None, reason="needs POSIX file locks")
+def test_a_folders_stale_temps_go_at_any_depth_and_a_live_one_stays(tmp_path):
+    """The sweep's run directory keeps adversarials four folders down; a link is not followed."""
+    deep = tmp_path / "adversarials" / "bpda" / "jpeg" / "8"
+    deep.mkdir(parents=True)
+    stale = [tmp_path / ".plan.json.a1.tmp", deep / ".img.npy.b2.tmp"]
+    for f in stale:
+        f.write_bytes(b"")
+    kept = [deep / "img.npy", tmp_path / ".hidden.tmp", tmp_path / "notes.tmp"]  # not an atomic save's
+    for f in kept:
+        f.write_bytes(b"x")
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    outside.mkdir()
+    (outside / ".x.npy.c3.tmp").write_bytes(b"")
+    (tmp_path / "link").symlink_to(outside)
+    started, release = threading.Event(), threading.Event()
+
+    def slow(fh):
+        started.set()
+        release.wait(5)
+
+    live = threading.Thread(target=atomic_write, args=(deep / "live.npy", slow))
+    live.start()
+    assert started.wait(5)
+    try:
+        assert sorted(remove_stale_temps(tmp_path)) == sorted(stale)
+        assert all(f.exists() for f in kept) and (outside / ".x.npy.c3.tmp").exists()
+        assert [p.name for p in deep.iterdir() if p.name.startswith(".live.npy.")]  # the live save's temp
+    finally:
+        release.set()
+        live.join(5)
+    assert (deep / "live.npy").exists()
 
 
 @posix_only

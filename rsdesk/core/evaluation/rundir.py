@@ -32,7 +32,7 @@ import numpy as np
 from rsdesk.core.classifier import classifier_spec
 from rsdesk.core.defenses import defense_class
 from rsdesk.core.evaluation.plan import Plan, PlanError, parse_plan
-from rsdesk.core.files import atomic_write, why_not_saved
+from rsdesk.core.files import atomic_write, remove_stale_temps, why_not_saved
 
 #: The columns of results.csv, in order. Scripts may rely on these names.
 COLUMNS = (
@@ -115,11 +115,7 @@ class RunDirectory:
                 f"{self.path}: cannot write the run directory ({exc.strerror or exc})"
             ) from None
         # a run killed in the middle of an atomic write leaves its hidden temporary file: ours to remove
-        for tmp in self.path.rglob(".*.tmp"):
-            try:
-                tmp.unlink()
-            except OSError:
-                pass
+        remove_stale_temps(self.path)
 
     # ----- plan.json, summary.json, summary.md -------------------------------------------------------
     def read_json(self, name: str) -> dict[str, Any] | None:

@@ -35,8 +35,9 @@ from rsdesk.core.errors import error_text
 from rsdesk.core.evaluation.plan import parse_plan
 from rsdesk.core.evaluation.rundir import RunDirectory, RunDirError, is_run_directory
 from rsdesk.core.evaluation.summary import expected_rows, summarize, wilson
+from rsdesk.core.files import remove_stale_temps
 from rsdesk.gui.models.evaluation import EvaluationResults
-from rsdesk.gui.tasks.child_stop import interrupt, remove_temp_files
+from rsdesk.gui.tasks.child_stop import interrupt
 from rsdesk.gui.tasks.evaluation_export import export_run
 from rsdesk.gui.tasks.runner import JobRunner
 
@@ -207,7 +208,8 @@ class EvaluationRunner(QObject):
             if not old.waitForFinished(KILL_AFTER_MS):
                 old.kill()
                 old.waitForFinished(1000)
-            remove_temp_files(self.results.run_dir)  # what a killed save left: no partial file stays
+            if self.results.run_dir is not None:  # what a killed save left: no partial file stays
+                remove_stale_temps(self.results.run_dir)
             if not quiet:
                 self.message.emit(
                     "info", "The running evaluation was stopped; its results stay (Run resumes it).", ""
@@ -258,7 +260,8 @@ class EvaluationRunner(QObject):
         if not self._summary_busy and self.results.summary is not None:
             self._report(self.results.have, self.results.need)  # no time left to show any more
         where = self.results.run_dir
-        remove_temp_files(where)
+        if where is not None:
+            remove_stale_temps(where)
         problems, details = self._errors, "\n".join(self._log)
         if self._cancelled:
             self.message.emit(

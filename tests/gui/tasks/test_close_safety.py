@@ -14,10 +14,10 @@ from PIL import Image
 
 from rsdesk.core.dictionary import load_dictionary
 from rsdesk.core.evaluation import RunDirectory
+from rsdesk.core.files import is_temp_name
 from rsdesk.gui.models.evaluation import EvaluationResults
 from rsdesk.gui.models.settings import Settings, data_dir
 from rsdesk.gui.tasks import evaluation, evaluation_export
-from rsdesk.gui.tasks.child_stop import is_temp_file
 from rsdesk.gui.tasks.evaluation import EvaluationRunner
 from rsdesk.gui.tasks.runner import JobRunner
 
@@ -47,7 +47,7 @@ SAVING = textwrap.dedent(
 
 
 def _temps(folder):
-    return sorted(p for p in folder.rglob("*") if is_temp_file(p.name))
+    return sorted(p for p in folder.rglob("*") if is_temp_name(p.name))
 
 
 @pytest.mark.parametrize("mode", ["polite", "deaf"])
@@ -121,6 +121,6 @@ def test_closing_during_a_training_leaves_no_dictionary_file(make_window, qtbot,
     w.close()  # the training is cancelled during its save
     assert w.trainer.wait(30000)
     saved = list((data_dir() / "dictionaries").glob("*"))
-    assert [p for p in saved if is_temp_file(p.name)] == []
+    assert [p for p in saved if is_temp_name(p.name)] == []
     for p in saved:  # complete, or not there at all
         assert np.isfinite(load_dictionary(p).atoms).all()
