@@ -14,7 +14,6 @@ from PySide6.QtCore import QObject, Signal
 
 from rsdesk.core.datasets import LabelLookup, find_images
 from rsdesk.core.errors import ImageError, error_text
-from rsdesk.core.files import require_regular_file
 from rsdesk.core.progress import check_cancel
 from rsdesk.gui.models.gallery import GalleryItem, GalleryModel
 from rsdesk.gui.tasks import stages
@@ -86,7 +85,7 @@ class Importer(QObject):
             for i, path in enumerate(files):
                 check_cancel(ctx.cancel)
                 try:
-                    require_regular_file(path, "image")  # never open a pipe: it would block for good
+                    # load_image refuses a pipe before opening it (core/files.require_regular_file)
                     batch.append(stages.import_image(path, size, label_of, prepare=i < PREPARED_FIRST))
                 except (ImageError, OSError, ValueError) as exc:
                     batch.append(error_text(exc))
