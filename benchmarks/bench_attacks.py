@@ -19,8 +19,8 @@ import torchattacks
 from _common import dev_images, emit, machine, print_table, timeit
 
 from rsdesk.core.attacks import create_attack
-from rsdesk.core.classifier import load_classifier
-from rsdesk.core.images import load_image
+from rsdesk.core.io.images import load_image
+from rsdesk.core.models.classifier import load_classifier
 
 
 def count_forwards(model: torch.nn.Module, fn: Callable[[], object]) -> int:

@@ -18,8 +18,8 @@ import torch
 from _common import dev_images, emit, machine, print_table
 
 from rsdesk.core.attacks import create_attack
-from rsdesk.core.classifier import load_classifier
-from rsdesk.core.images import load_image
+from rsdesk.core.io.images import load_image
+from rsdesk.core.models.classifier import load_classifier
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ TARGET_MS = 100.0
 
 
 def labelled_folder(folder: Path) -> Path:
-    from rsdesk.core.assets import resource_path
+    from rsdesk.core.io.assets import resource_path
 
     folder.mkdir(parents=True, exist_ok=True)
     for name in SAMPLES:

@@ -16,11 +16,11 @@ import torch
 from _common import dev_images, emit, machine, matmul_gflops, ms, print_table, timeit
 from sklearn.linear_model import orthogonal_mp_gram
 
-from rsdesk.core.assets import default_dictionary_path
-from rsdesk.core.dictionary import load_dictionary
-from rsdesk.core.images import load_image, resize_center_crop
-from rsdesk.core.omp import batch_omp, dense_codes
-from rsdesk.core.patches import extract_grid, image_to_tensor
+from rsdesk.core.io.assets import default_dictionary_path
+from rsdesk.core.io.images import load_image, resize_center_crop
+from rsdesk.core.sparse.dictionary_file import load_dictionary
+from rsdesk.core.sparse.omp import batch_omp, dense_codes
+from rsdesk.core.sparse.patches import extract_grid, image_to_tensor
 
 
 def omp_flops(n: int, m: int, atoms: int, k: int) -> float:

@@ -13,10 +13,10 @@ import numpy as np
 import torch
 from _common import dev_images, emit, machine, print_table
 
-from rsdesk.core.assets import default_dictionary_path
-from rsdesk.core.dictionary import load_dictionary
-from rsdesk.core.images import load_image, resize_center_crop
-from rsdesk.core.regionsparse import RegionSparse, RegionSparseParams
+from rsdesk.core.io.assets import default_dictionary_path
+from rsdesk.core.io.images import load_image, resize_center_crop
+from rsdesk.core.sparse.dictionary_file import load_dictionary
+from rsdesk.core.sparse.purifier import RegionSparse, RegionSparseParams
 
 
 def run(rs: RegionSparse, imgs: list[np.ndarray], repeats: int) -> dict[str, float]:

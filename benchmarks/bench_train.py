@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from _common import dev_images, emit, machine, print_table
 
-from rsdesk.core.dictionary import TrainingConfig, learn_atoms_sklearn, patch_dataset
-from rsdesk.core.dictlearn import learn_atoms_torch, reconstruction_error
+from rsdesk.core.sparse.dictlearn import learn_atoms_torch, reconstruction_error
+from rsdesk.core.sparse.training import TrainingConfig, learn_atoms_sklearn, patch_dataset
 
 
 def main() -> None:
@@ -31,7 +31,7 @@ def main() -> None:
     t_parallel = time.perf_counter() - t
     cv2.setNumThreads(1)
     t = time.perf_counter()
-    from rsdesk.core.dictionary import _image_patches  # one image at a time, one thread: the baseline
+    from rsdesk.core.sparse.training import _image_patches  # one image at a time, one thread: the baseline
 
     seeds = np.random.SeedSequence(0).spawn(len(train_files))
     for f, s in zip(train_files, seeds):

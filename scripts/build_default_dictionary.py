@@ -24,7 +24,8 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
-from rsdesk.core.dictionary import TrainingConfig, save_dictionary, train_dictionary
+from rsdesk.core.sparse.dictionary_file import save_dictionary
+from rsdesk.core.sparse.training import TrainingConfig, train_dictionary
 
 #: (loader module, function, license) — every image used to train the bundled dictionary.
 TRAINING = [

@@ -162,7 +162,7 @@ def driven_shots(tmp: Path, out: Path, demo_run: Path) -> None:
     from PySide6.QtCore import QRect, qInstallMessageHandler
     from PySide6.QtWidgets import QApplication, QToolBar
 
-    from rsdesk.core.labels import require_class
+    from rsdesk.core.io.labels import require_class
     from rsdesk.gui.app import configure_torch
     from rsdesk.gui.dialogs.settings_dialog import SettingsDialog
     from rsdesk.gui.main_window import MainWindow

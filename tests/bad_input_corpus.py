@@ -306,7 +306,7 @@ def _nan_state_dict() -> dict[str, object]:
     (torch saves a shared storage once: about 2.5 MB instead of 19)."""
     import torch
 
-    from rsdesk.core import efficientnet_lite
+    from rsdesk.core.models import efficientnet_lite
 
     own = efficientnet_lite.network("efficientnet-lite0").state_dict()
     largest = max(t.numel() for t in own.values())

@@ -33,7 +33,7 @@ def _torch_threads() -> None:
 @pytest.fixture(scope="session")
 def classifier():
     """The default EfficientNet-Lite0 (weights from its pip package), loaded once per session."""
-    from rsdesk.core.classifier import load_classifier
+    from rsdesk.core.models.classifier import load_classifier
 
     return load_classifier()
 
@@ -41,8 +41,8 @@ def classifier():
 @pytest.fixture(scope="session")
 def sample_image() -> np.ndarray:
     """A bundled sample photo at the classifier's input size (coffee: espresso)."""
-    from rsdesk.core.assets import resource_path
-    from rsdesk.core.images import load_image, resize_center_crop
+    from rsdesk.core.io.assets import resource_path
+    from rsdesk.core.io.images import load_image, resize_center_crop
 
     return resize_center_crop(load_image(resource_path("samples", "coffee.jpg")), 224)
 
@@ -50,7 +50,7 @@ def sample_image() -> np.ndarray:
 @pytest.fixture
 def image_folder(tmp_path) -> Path:
     """Three small photos (cut from the samples), one with a synset in its name, plus labels.csv."""
-    from rsdesk.core.assets import resource_path
+    from rsdesk.core.io.assets import resource_path
 
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -93,7 +93,7 @@ class TinyNet(torch.nn.Module):
 
 def make_tiny_classifier(seed: int = 0, feature_layer: str | None = "conv2", fc_layer: str | None = "fc"):
     """TinyNet wrapped like a real classifier (normalization inside, eval mode, 32 px input)."""
-    from rsdesk.core.classifier import Classifier, ClassifierSpec
+    from rsdesk.core.models.classifier import Classifier, ClassifierSpec
 
     torch.manual_seed(seed)
     net = TinyNet()

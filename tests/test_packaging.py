@@ -32,10 +32,10 @@ site = Path(sys.argv[1]).resolve()
 import rsdesk
 
 assert Path(rsdesk.__file__).resolve().is_relative_to(site), rsdesk.__file__
-from rsdesk.core.assets import default_dictionary_path, resource_path, sample_image_paths
-from rsdesk.core.dictionary import load_dictionary
-from rsdesk.core.images import load_image
-from rsdesk.core.labels import imagenet_classes, read_labels_csv
+from rsdesk.core.io.assets import default_dictionary_path, resource_path, sample_image_paths
+from rsdesk.core.sparse.dictionary_file import load_dictionary
+from rsdesk.core.io.images import load_image
+from rsdesk.core.io.labels import imagenet_classes, read_labels_csv
 
 assert default_dictionary_path().resolve().is_relative_to(site)
 d = load_dictionary(default_dictionary_path())
@@ -112,7 +112,7 @@ def test_wheel_contains_the_resources(wheel):
     samples = sorted(n for n in names if n.startswith(res + "samples/") and n.endswith(".jpg"))
     expected = sorted(res + "samples/" + p.name for p in (ROOT / "resources" / "samples").glob("*.jpg"))
     assert samples == expected and len(samples) >= 5
-    core = {f"rsdesk/core/{p.name}" for p in (ROOT / "rsdesk" / "core").glob("*.py")}
+    core = {str(p.relative_to(ROOT)) for p in (ROOT / "rsdesk" / "core").rglob("*.py")}
     assert core <= names
     assert {"rsdesk/__init__.py", "rsdesk/__main__.py"} <= names
     cli = {f"rsdesk/cli/{p.name}" for p in (ROOT / "rsdesk" / "cli").glob("*.py")}

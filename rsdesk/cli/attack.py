@@ -23,7 +23,7 @@ from rsdesk.cli.progress import ProgressBar
 if TYPE_CHECKING:
     import numpy as np
 
-    from rsdesk.core.classifier import Classifier
+    from rsdesk.core.models.classifier import Classifier
 
 #: The attack parameters a command line may set; None (not given) keeps the attack's default.
 ATTACK_PARAMS = ("eps", "steps", "alpha", "decay", "c", "kappa", "d")
@@ -42,8 +42,8 @@ def _load_batch(model: Classifier, paths: list[Path], failures: Failures) -> lis
 def run(args: argparse.Namespace) -> int:
     """Attack the inputs batch by batch; every parameter is checked before the model is loaded."""
     from rsdesk.core.attacks import attack_class, create_attack
-    from rsdesk.core.datasets import LabelLookup
-    from rsdesk.core.labels import require_class
+    from rsdesk.core.io.datasets import LabelLookup
+    from rsdesk.core.io.labels import require_class
     from rsdesk.core.verdicts import attack_success
 
     attack_class(args.attack)  # an unknown name first: it says which attacks there are

@@ -6,7 +6,7 @@ clean-up code (a ``ZipFile`` being closed while a dictionary is saved) it can be
 while there is an open writing handle``) that would read as a bad option (exit 2). So the command line's
 handler first records that the user asked to stop: whatever exception then ends the command, the exit is
 130 with one line, and the noise of half-closed objects is kept off the screen. The saves themselves clean
-up after any exception (:func:`rsdesk.core.files.atomic_write`), so no partial file is left.
+up after any exception (:func:`rsdesk.core.io.files.atomic_write`), so no partial file is left.
 """
 
 from __future__ import annotations

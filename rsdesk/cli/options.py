@@ -64,7 +64,7 @@ def _first_missing(folder: Path) -> Path:
 def check_output_folder(folder: str | Path, first_file: str) -> Path:
     """``--out DIR`` before any work: an existing folder must take ``first_file``; a missing one must be
     creatable (its nearest existing parent writable). Creates nothing; ``OSError`` names the path."""
-    from rsdesk.core.files import ensure_writable_destination
+    from rsdesk.core.io.files import ensure_writable_destination
 
     folder = Path(folder)
     if folder.is_dir():

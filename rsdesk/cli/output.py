@@ -19,7 +19,7 @@ from rsdesk.cli.progress import write_line
 if TYPE_CHECKING:
     import numpy as np
 
-    from rsdesk.core.classifier import Classifier, Prediction
+    from rsdesk.core.models.classifier import Classifier, Prediction
 
 
 def print_error(message: str) -> None:
@@ -51,7 +51,7 @@ class Failures:
 
 def input_files(inputs: Sequence[str], failures: Failures) -> list[Path]:
     """The image files the inputs name (folders walked by the core); a missing or non-image input fails."""
-    from rsdesk.core.datasets import find_images
+    from rsdesk.core.io.datasets import find_images
 
     found = find_images(inputs)
     for problem in found.problems:
@@ -65,8 +65,8 @@ def read_image(path: Path, failures: Failures) -> np.ndarray | None:
     Besides the loader's own errors, an operating-system error (a file that vanished, an I/O error) or one
     that needs more memory than there is concerns this file only: the next one may well be fine.
     """
-    from rsdesk.core.errors import error_text
-    from rsdesk.core.images import ImageError, load_image
+    from rsdesk.core.errors import ImageError, error_text
+    from rsdesk.core.io.images import load_image
 
     try:
         return load_image(path)
@@ -79,7 +79,7 @@ def read_image(path: Path, failures: Failures) -> np.ndarray | None:
 
 def load_model(args: argparse.Namespace) -> Classifier:
     """The classifier named by ``--classifier`` / ``--weights`` / ``--device``."""
-    from rsdesk.core.classifier import load_classifier
+    from rsdesk.core.models.classifier import load_classifier
 
     return load_classifier(args.classifier, args.weights, args.device)
 
@@ -128,7 +128,7 @@ def save_output(base: Path, image: np.ndarray, fmt: str, used: set[Path]) -> tup
 
     The suffix is appended, not swapped in: ``with_suffix`` would cut a stem with dots (``a.v2_fgsm``).
     """
-    from rsdesk.core.images import load_image, save_image
+    from rsdesk.core.io.images import load_image, save_image
 
     out, n = base.with_name(f"{base.name}.{fmt}"), 1
     while out in used:

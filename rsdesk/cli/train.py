@@ -14,9 +14,10 @@ def run(args: argparse.Namespace) -> int:
     ``--out`` is checked first: a destination that cannot be written fails in a second, not after the
     training. The save is atomic, so Ctrl-C or a full disk while saving leaves no partial file.
     """
-    from rsdesk.core.datasets import find_images
-    from rsdesk.core.dictionary import TrainingConfig, save_dictionary, train_dictionary
-    from rsdesk.core.files import ensure_writable_destination
+    from rsdesk.core.io.datasets import find_images
+    from rsdesk.core.io.files import ensure_writable_destination
+    from rsdesk.core.sparse.dictionary_file import save_dictionary
+    from rsdesk.core.sparse.training import TrainingConfig, train_dictionary
 
     ensure_writable_destination(args.out)
     cfg = TrainingConfig(

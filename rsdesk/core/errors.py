@@ -4,7 +4,7 @@ messages, so the same problem reads the same everywhere.
 The core raises ``ValueError`` subclasses (``ImageError``, ``DictionaryError``, ``ClassifierError``,
 ``FileError``) and ``OSError`` with messages already written for a person; anything else is a bug, shown
 with its type so a report names it. The classes live here (and are re-exported where they were first
-defined) so that :mod:`rsdesk.core.files` can raise the right one without importing the loaders.
+defined) so that :mod:`rsdesk.core.io.files` can raise the right one without importing the loaders.
 """
 
 from __future__ import annotations

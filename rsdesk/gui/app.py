@@ -30,7 +30,7 @@ def _application(offscreen: bool) -> object:
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
-    from rsdesk.core.assets import resource_path
+    from rsdesk.core.io.assets import resource_path
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("RSDesk")

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from rsdesk import __version__
-from rsdesk.core.assets import sample_image_paths
+from rsdesk.core.io.assets import sample_image_paths
 from rsdesk.gui.actions import Actions, install_menus
 from rsdesk.gui.dialogs import files
 from rsdesk.gui.dialogs.settings_dialog import SettingsDialog

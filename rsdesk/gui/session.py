@@ -15,9 +15,10 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QWidget
 
-from rsdesk.core.assets import default_dictionary_path
-from rsdesk.core.classifier import classifier_spec
-from rsdesk.core.dictionary import Dictionary, DictionaryError, load_dictionary, save_dictionary
+from rsdesk.core.errors import DictionaryError
+from rsdesk.core.io.assets import default_dictionary_path
+from rsdesk.core.models.classifier import classifier_spec
+from rsdesk.core.sparse.dictionary_file import Dictionary, load_dictionary, save_dictionary
 from rsdesk.gui.models.evaluation import EvaluationResults
 from rsdesk.gui.models.gallery import GalleryModel
 from rsdesk.gui.models.results import ResultsModel

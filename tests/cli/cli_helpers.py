@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from rsdesk.core.assets import resource_path
+from rsdesk.core.io.assets import resource_path
 
 COFFEE = resource_path("samples", "coffee.jpg")
 CAMERA = resource_path("samples", "camera.jpg")

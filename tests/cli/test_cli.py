@@ -15,7 +15,7 @@ from cli_helpers import CAMERA, COFFEE, error_lines, records
 
 from rsdesk import __version__
 from rsdesk.cli import main
-from rsdesk.core.images import load_image
+from rsdesk.core.io.images import load_image
 
 pytestmark = pytest.mark.slow
 
@@ -355,7 +355,7 @@ def test_purify_bad_dictionary(capsys, tmp_path):
 
 
 def test_purify_with_a_random_dictionary_is_the_notr_ablation(capsys, tmp_path, sample_image):
-    from rsdesk.core.images import load_npy_image, save_png
+    from rsdesk.core.io.images import load_npy_image, save_png
 
     src = save_png(tmp_path / "in.png", sample_image)
     outs = {}

@@ -80,7 +80,7 @@ def odd_folders(tmp_path: Path) -> Path:
 )
 @pytest.mark.parametrize("command", ["classify", "attack", "purify", "train-dictionary", "evaluate"])
 def test_nothing_found_is_said_and_exits_non_zero(capsys, odd_folders, monkeypatch, folder, lines, command):
-    import rsdesk.core.classifier as classifier
+    import rsdesk.core.models.classifier as classifier
 
     def never(*args, **kwargs):
         raise AssertionError("the classifier was loaded although there is nothing to do")

@@ -11,9 +11,9 @@ from cli_helpers import error_lines
 from PIL import Image
 
 from rsdesk.cli import main
-from rsdesk.core.assets import resource_path
-from rsdesk.core.dictionary import load_dictionary
-from rsdesk.core.images import load_image
+from rsdesk.core.io.assets import resource_path
+from rsdesk.core.io.images import load_image
+from rsdesk.core.sparse.dictionary_file import load_dictionary
 
 pytestmark = pytest.mark.slow
 
@@ -71,7 +71,7 @@ def test_a_folder_of_only_pipes_links_and_folders_finds_nothing(capsys, tmp_path
 
 @pytest.mark.parametrize("where", ["missing folder", "a folder", "a file as folder"])
 def test_out_is_checked_before_any_training(capsys, tmp_path, training_folder, monkeypatch, where):
-    import rsdesk.core.dictionary as dictionary
+    import rsdesk.core.sparse.training as dictionary
 
     def never(*args, **kwargs):
         raise AssertionError("training started although --out cannot be written")

@@ -87,7 +87,7 @@ def test_purify_reports_each_bad_image_once_and_saves_the_good_ones(corpus: Path
 
 
 def test_train_dictionary_skips_each_bad_image_once_and_saves(corpus: Path, tmp_path: Path) -> None:
-    from rsdesk.core.dictionary import load_dictionary
+    from rsdesk.core.sparse.dictionary_file import load_dictionary
 
     out = tmp_path / "d.npz"
     run = rsdesk("train-dictionary", str(corpus / "images"), *SMALL_TRAINING, "--out", str(out))

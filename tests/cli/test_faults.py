@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from rsdesk.cli import main
-from rsdesk.core.assets import resource_path
 from rsdesk.core.evaluation import RunDirectory
+from rsdesk.core.io.assets import resource_path
 
 pytestmark = [
     pytest.mark.slow,

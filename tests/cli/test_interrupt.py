@@ -20,8 +20,8 @@ import pytest
 from cli_helpers import run_child
 from PIL import Image
 
-from rsdesk.core.assets import resource_path
-from rsdesk.core.dictionary import load_dictionary
+from rsdesk.core.io.assets import resource_path
+from rsdesk.core.sparse.dictionary_file import load_dictionary
 
 pytestmark = pytest.mark.slow
 
@@ -119,7 +119,7 @@ def test_ctrl_c_from_outside_during_a_training(photos, tmp_path):
 
 def test_ctrl_c_before_any_training_in_process(tmp_path, monkeypatch, capsys):
     """The same rule in-process (the window's tests and scripts call ``main``): 130 and one line."""
-    import rsdesk.core.datasets as datasets
+    import rsdesk.core.io.datasets as datasets
     from rsdesk.cli import main
 
     def interrupted(*args, **kwargs):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from rsdesk.core.omp import batch_omp, dense_codes
+from rsdesk.core.sparse.omp import batch_omp, dense_codes
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -23,9 +23,9 @@ def test_batch_omp_cuda_equals_cpu() -> None:
 
 
 def test_regionsparse_cuda_matches_cpu(sample_image: np.ndarray) -> None:
-    from rsdesk.core.assets import default_dictionary_path
-    from rsdesk.core.dictionary import load_dictionary
-    from rsdesk.core.regionsparse import RegionSparse
+    from rsdesk.core.io.assets import default_dictionary_path
+    from rsdesk.core.sparse.dictionary_file import load_dictionary
+    from rsdesk.core.sparse.purifier import RegionSparse
 
     d = load_dictionary(default_dictionary_path())
     cpu = RegionSparse(d).purify(sample_image).purified
@@ -39,7 +39,7 @@ def test_attack_gradients_on_cuda_equal_the_cpus(sample_image: np.ndarray) -> No
     """One BIM step (the gradient's sign) is the CPU's on every pixel. Later steps may part where a
     gradient is near 0 and the paths then differ, so five steps are compared by their outcome."""
     from rsdesk.core.attacks import create_attack
-    from rsdesk.core.classifier import load_classifier
+    from rsdesk.core.models.classifier import load_classifier
 
     results = {}
     for device in ("cpu", "cuda"):

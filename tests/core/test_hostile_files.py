@@ -19,17 +19,12 @@ from conftest import make_tiny_classifier
 from numpy.lib import format as npformat
 from test_files import _finishes, posix_only
 
-from rsdesk.core.assets import sample_image_paths
-from rsdesk.core.classifier import ClassifierError, load_classifier
-from rsdesk.core.dictionary import (
-    MAX_ATOMS,
-    DictionaryError,
-    load_dictionary,
-    random_dictionary,
-    save_dictionary,
-)
-from rsdesk.core.images import ImageError, load_image, resize_center_crop, save_png
-from rsdesk.core.weights import read_state_dict
+from rsdesk.core.errors import ClassifierError, DictionaryError, ImageError
+from rsdesk.core.io.assets import sample_image_paths
+from rsdesk.core.io.images import load_image, resize_center_crop, save_png
+from rsdesk.core.models.classifier import load_classifier
+from rsdesk.core.models.weights import read_state_dict
+from rsdesk.core.sparse.dictionary_file import MAX_ATOMS, load_dictionary, random_dictionary, save_dictionary
 
 
 def _member(zf: zipfile.ZipFile, name: str, value: np.ndarray, header: dict | None = None) -> None:

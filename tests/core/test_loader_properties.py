@@ -20,11 +20,11 @@ from numpy.lib import format as npformat
 from PIL import Image
 from test_files import _finishes
 
-from rsdesk.core.dictionary import load_dictionary, random_dictionary, save_dictionary
 from rsdesk.core.errors import USER_ERRORS
-from rsdesk.core.images import load_image
-from rsdesk.core.labels import read_labels_csv
-from rsdesk.core.weights import read_state_dict
+from rsdesk.core.io.images import load_image
+from rsdesk.core.io.labels import read_labels_csv
+from rsdesk.core.models.weights import read_state_dict
+from rsdesk.core.sparse.dictionary_file import load_dictionary, random_dictionary, save_dictionary
 
 # The same examples on every run, so a CI failure reproduces; RSDESK_HYPOTHESIS_EXPLORE=1 draws new ones.
 FAST = settings(

@@ -11,7 +11,7 @@ import torch
 from gui_helpers import assert_no_threads
 from PIL import Image
 
-from rsdesk.core.assets import resource_path
+from rsdesk.core.io.assets import resource_path
 
 SAMPLES = ("camera.jpg", "coffee.jpg", "chelsea.jpg")
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from rsdesk.core.assets import resource_path
 from rsdesk.core.evaluation import COLUMNS, RunDirectory, parse_plan
+from rsdesk.core.io.assets import resource_path
 from rsdesk.gui.models.evaluation_plan import PlanChoice, build_plan
 
 #: what the tests run: FGSM at two strengths through two defenses (and "no defense", always there)

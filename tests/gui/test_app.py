@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PIL import Image
 
-from rsdesk.core.assets import resource_path
+from rsdesk.core.io.assets import resource_path
 from rsdesk.gui.app import SCREENSHOT_SIZE, run
 
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from rsdesk.core.assets import resource_path
+from rsdesk.core.io.assets import resource_path
 
 # A worker stuck for good: the classifier load blocks on an event nobody sets (no real FIFO needed).
 STUCK = """

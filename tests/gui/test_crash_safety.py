@@ -45,7 +45,7 @@ def test_a_burst_of_slot_and_thread_errors_is_one_notice_and_the_window_goes_on(
     )
     w.messages.grab().save(str(tmp_path / "crash_notice.png"))
     # the window goes on: it still imports and shows an image
-    from rsdesk.core.assets import resource_path
+    from rsdesk.core.io.assets import resource_path
 
     w.import_paths([resource_path("samples", "coffee.jpg")], select=True)
     qtbot.waitUntil(lambda: w.state.image is not None, timeout=30000)

@@ -11,8 +11,8 @@ from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QFileDialog
 
-from rsdesk.core.dictionary import load_dictionary
-from rsdesk.core.images import load_image
+from rsdesk.core.io.images import load_image
+from rsdesk.core.sparse.dictionary_file import load_dictionary
 from rsdesk.gui.models.results import Row, Status
 from rsdesk.gui.models.settings import Settings, config_dir, data_dir, load_settings
 from rsdesk.gui.tasks.pipeline import Stage

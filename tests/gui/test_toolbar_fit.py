@@ -73,8 +73,8 @@ def test_toolbars_fit_1366x768(make_window, qtbot, presentation):
 def test_folded_controls_come_back_when_there_is_room(qtbot):
     from PySide6.QtGui import QAction
 
-    from rsdesk.core.assets import default_dictionary_path
-    from rsdesk.core.dictionary import load_dictionary
+    from rsdesk.core.io.assets import default_dictionary_path
+    from rsdesk.core.sparse.dictionary_file import load_dictionary
     from rsdesk.gui.models.state import AppState, DictionaryInfo
     from rsdesk.gui.views.attack_controls import AttackControls
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from rsdesk.core.datasets import PathLike
 from rsdesk.core.evaluation.engine import Evaluation, LocalExecutor, collect_images
 from rsdesk.core.evaluation.plan import Plan, PlanError, parse_plan
 from rsdesk.core.evaluation.presets import PRESETS, load_plan_file, preset
@@ -23,6 +22,7 @@ from rsdesk.core.evaluation.rundir import (
 )
 from rsdesk.core.evaluation.summary import summarize, wilson
 from rsdesk.core.evaluation.worker import WorkerConfig
+from rsdesk.core.io.datasets import PathLike
 from rsdesk.core.progress import CancelFn, ProgressFn
 
 __all__ = [

@@ -15,12 +15,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from rsdesk.core.classifier import classifier_spec
-from rsdesk.core.datasets import LabelLookup, PathLike, find_images
+from rsdesk.core.errors import ImageError
 from rsdesk.core.evaluation.plan import parse_plan
 from rsdesk.core.evaluation.rundir import ImageItem, RunDirectory, row_key
 from rsdesk.core.evaluation.worker import Unit, UnitResult, Worker, WorkerConfig, iterations_of
-from rsdesk.core.images import ImageError, load_image, resize_center_crop
+from rsdesk.core.io.datasets import LabelLookup, PathLike, find_images
+from rsdesk.core.io.images import load_image, resize_center_crop
+from rsdesk.core.models.classifier import classifier_spec
 from rsdesk.core.progress import CancelFn, ProgressFn, check_cancel, report
 
 #: rough cost of judging one image through one defense (purify + classify), in attacked image-iterations

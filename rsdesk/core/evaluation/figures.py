@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from rsdesk.core.images import atomic_write
+from rsdesk.core.io.files import atomic_write
 
 DPI = 150
 #: Colours for defense groups in order of first appearance (tab10 without its grey, kept for "no defense").

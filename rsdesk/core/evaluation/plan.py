@@ -20,8 +20,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from rsdesk.core.attack_base import LINF, RELATIVE_L2, Strength
 from rsdesk.core.attacks import attack_class
+from rsdesk.core.attacks.base import LINF, RELATIVE_L2, Strength
 from rsdesk.core.defenses import RANDOM_DICTIONARY, defense_class
 from rsdesk.core.params import resolve_params
 

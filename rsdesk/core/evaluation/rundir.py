@@ -29,10 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from rsdesk.core.classifier import classifier_spec
 from rsdesk.core.defenses import defense_class
 from rsdesk.core.evaluation.plan import Plan, PlanError, parse_plan
-from rsdesk.core.files import atomic_write, remove_stale_temps, why_not_saved
+from rsdesk.core.io.files import atomic_write, remove_stale_temps, why_not_saved
+from rsdesk.core.models.classifier import classifier_spec
 
 #: The columns of results.csv, in order. Scripts may rely on these names.
 COLUMNS = (
@@ -310,8 +310,8 @@ def describe_run(
 ) -> dict[str, Any]:
     """plan.json: the plan, the images, and the identity of every model, weights file and dictionary."""
     from rsdesk import __version__
-    from rsdesk.core.assets import file_sha256
-    from rsdesk.core.classifier import weights_file
+    from rsdesk.core.io.assets import file_sha256
+    from rsdesk.core.models.classifier import weights_file
 
     def model_entry(name: str, w: str | None) -> dict[str, Any]:
         f = weights_file(name, w)
@@ -348,7 +348,7 @@ def describe_run(
 
 
 def _dictionary_identity(name: str | None) -> dict[str, Any]:
-    from rsdesk.core.assets import bundled_dictionary_path, file_sha256
+    from rsdesk.core.io.assets import bundled_dictionary_path, file_sha256
 
     if name == "random":
         return {"file": None, "sha256": None, "note": "random unit-norm atoms, seed 0 (noTR)"}

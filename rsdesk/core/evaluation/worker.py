@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from rsdesk.core.attack_base import scale_perturbation
 from rsdesk.core.attacks import attack_class
-from rsdesk.core.classifier import Classifier, load_classifier
+from rsdesk.core.attacks.base import scale_perturbation
 from rsdesk.core.defenses import Defense, create_defense
 from rsdesk.core.evaluation.plan import AttackEntry, DefenseEntry, Plan, parse_plan
-from rsdesk.core.images import quantize
+from rsdesk.core.io.images import quantize
+from rsdesk.core.models.classifier import Classifier, load_classifier
 from rsdesk.core.progress import CancelFn, check_cancel
 
 
@@ -240,7 +240,7 @@ def _build(entry: DefenseEntry, device: str, extra: dict[str, Any] | None = None
     """The one builder, with the plan's dictionary names mapped to the bundled files."""
     dictionary: Any = entry.dictionary
     if dictionary in ("noIS", "noPN"):
-        from rsdesk.core.assets import bundled_dictionary_path
+        from rsdesk.core.io.assets import bundled_dictionary_path
 
         dictionary = bundled_dictionary_path(dictionary)
     elif dictionary == "bundled":

@@ -183,7 +183,8 @@ class SettingsDialog(QDialog):
         return w
 
     def _describe_dictionary(self, text: str) -> None:
-        from rsdesk.core.dictionary import DictionaryError, load_dictionary
+        from rsdesk.core.errors import DictionaryError
+        from rsdesk.core.sparse.dictionary_file import load_dictionary
 
         try:
             d = load_dictionary(replace(self._original, dictionary_path=text.strip()).dictionary_file())
@@ -222,7 +223,7 @@ class SettingsDialog(QDialog):
     def _classifier_page(self, page: int) -> QWidget:
         import torch
 
-        from rsdesk.core.classifier import available_classifiers
+        from rsdesk.core.models.classifier import available_classifiers
 
         w = QWidget()
         form = QFormLayout(w)

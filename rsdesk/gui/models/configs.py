@@ -13,9 +13,9 @@ from pathlib import Path
 
 from rsdesk.core.attacks import ATTACKS, Attack
 from rsdesk.core.defenses import DEFENSES, Defense, create_defense
-from rsdesk.core.dictionary import Dictionary
-from rsdesk.core.labels import imagenet_classes
+from rsdesk.core.io.labels import imagenet_classes
 from rsdesk.core.params import Param
+from rsdesk.core.sparse.dictionary_file import Dictionary
 
 
 def attack_names() -> tuple[str, ...]:

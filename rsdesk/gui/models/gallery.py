@@ -10,7 +10,7 @@ import numpy as np
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QImage, QPixmap
 
-from rsdesk.core.labels import imagenet_classes
+from rsdesk.core.io.labels import imagenet_classes
 from rsdesk.gui.widgets.qimage import to_qimage
 
 Index = QModelIndex | QPersistentModelIndex

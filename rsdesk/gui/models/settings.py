@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from rsdesk.core.dictionary import TrainingConfig
-from rsdesk.core.files import atomic_write
+from rsdesk.core.io.files import atomic_write
+from rsdesk.core.sparse.training import TrainingConfig
 
 SCHEMA_VERSION = 1
 SETTINGS_FILE = "settings.json"
@@ -119,7 +119,7 @@ class Settings:
 
     def dictionary_file(self) -> Path:
         """The dictionary RegionSparse should load: the user's file, else the bundled default."""
-        from rsdesk.core.assets import default_dictionary_path
+        from rsdesk.core.io.assets import default_dictionary_path
 
         return Path(self.dictionary_path).expanduser() if self.dictionary_path else default_dictionary_path()
 
@@ -186,7 +186,8 @@ def _problems(s: Settings) -> list[tuple[str, str]]:
 
 def _dictionary_problems(s: Settings) -> list[tuple[str, str]]:
     from rsdesk.core.defenses import DEFENSES
-    from rsdesk.core.dictionary import DictionaryError, load_dictionary
+    from rsdesk.core.errors import DictionaryError
+    from rsdesk.core.sparse.dictionary_file import load_dictionary
 
     if not s.dictionary_path:
         return []
@@ -223,7 +224,8 @@ def _training_problems(s: Settings) -> list[tuple[str, str]]:
 
 
 def _classifier_problems(s: Settings) -> list[tuple[str, str]]:
-    from rsdesk.core.classifier import ClassifierError, classifier_spec
+    from rsdesk.core.errors import ClassifierError
+    from rsdesk.core.models.classifier import classifier_spec
 
     out: list[tuple[str, str]] = []
     spec = None

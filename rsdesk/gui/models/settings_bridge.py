@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from rsdesk.core.assets import default_dictionary_path
-from rsdesk.core.dictionary import DictionaryError, load_dictionary
+from rsdesk.core.errors import DictionaryError
+from rsdesk.core.io.assets import default_dictionary_path
+from rsdesk.core.sparse.dictionary_file import load_dictionary
 from rsdesk.gui.models.configs import DictionaryInfo, attack_names, defense_names, param_specs
 from rsdesk.gui.models.settings import METHOD_FIELDS, SHARED_ATTACK_FIELDS, Settings
 from rsdesk.gui.models.state import AppState

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from rsdesk.core.attacks import AttackOutcome
-from rsdesk.core.classifier import Prediction
-from rsdesk.core.explain import ActivationProfile, Heatmap
+from rsdesk.core.models.classifier import Prediction
+from rsdesk.core.models.explain import ActivationProfile, Heatmap
 from rsdesk.core.verdicts import Judgement, PerturbationStats, Verdict
 from rsdesk.gui.models.configs import AttackConfig, DefenseConfig
 

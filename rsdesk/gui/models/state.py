@@ -14,7 +14,7 @@ from PySide6.QtCore import QObject, Signal
 
 from rsdesk.core.attacks import ATTACKS
 from rsdesk.core.defenses import DEFENSES
-from rsdesk.core.labels import imagenet_classes
+from rsdesk.core.io.labels import imagenet_classes
 from rsdesk.gui.models.configs import (
     AttackConfig,
     DefenseConfig,
@@ -52,7 +52,7 @@ class AppState(QObject):
         self._defense_values = _defaults("defense", defense_names())
         self._defense_enabled = True
         self._dictionary = dictionary
-        self.classifier: object | None = None  # rsdesk.core.classifier.Classifier once loaded
+        self.classifier: object | None = None  # rsdesk.core.models.classifier.Classifier once loaded
         self.classifier_title = ""
         self.device = "cpu"
 

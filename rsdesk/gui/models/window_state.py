@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from rsdesk.core.files import atomic_write
+from rsdesk.core.io.files import atomic_write
 from rsdesk.gui.models.settings import config_dir
 
 WINDOW_FILE = "window.json"

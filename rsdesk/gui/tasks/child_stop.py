@@ -4,7 +4,7 @@
 the save in progress removes its temp file and the command exits 130 with every finished row kept. So the
 window stops it as Ctrl-C would (SIGINT) rather than with SIGTERM, which ends a Python process on the spot,
 mid-save. A child that does not stop in time is killed; the temp file it may have left is then removed
-by the core's rule for stale temp files (``rsdesk.core.files.remove_stale_temps``): the run directory holds
+by the core's rule for stale temp files (``rsdesk.core.io.files.remove_stale_temps``): the run directory holds
 complete files or none.
 """
 

@@ -35,7 +35,7 @@ from rsdesk.core.errors import error_text
 from rsdesk.core.evaluation.plan import parse_plan
 from rsdesk.core.evaluation.rundir import RunDirectory, RunDirError, is_run_directory
 from rsdesk.core.evaluation.summary import expected_rows, summarize, wilson
-from rsdesk.core.files import remove_stale_temps
+from rsdesk.core.io.files import remove_stale_temps
 from rsdesk.gui.models.evaluation import EvaluationResults
 from rsdesk.gui.tasks.child_stop import interrupt
 from rsdesk.gui.tasks.evaluation_export import export_run

@@ -13,7 +13,7 @@ from typing import Any
 
 from rsdesk.core.evaluation.figures import draw_figures
 from rsdesk.core.evaluation.report import markdown
-from rsdesk.core.files import atomic_write
+from rsdesk.core.io.files import atomic_write
 from rsdesk.core.progress import CancelFn, check_cancel
 
 CELL_COLUMNS = ("attack", "strength", "defense", "n", "correct", "accuracy", "ci_low", "ci_high")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QWidget
 
-from rsdesk.core.labels import imagenet_classes
+from rsdesk.core.io.labels import imagenet_classes
 from rsdesk.core.overlays import overlay_heatmap, overlay_mask
 from rsdesk.gui.models.results import ResultsModel, Row
 from rsdesk.gui.models.stage_results import AttackResult, OriginalResult, PurifyResult

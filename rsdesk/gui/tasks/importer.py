@@ -12,8 +12,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from rsdesk.core.datasets import LabelLookup, find_images
 from rsdesk.core.errors import ImageError, error_text
+from rsdesk.core.io.datasets import LabelLookup, find_images
 from rsdesk.core.progress import check_cancel
 from rsdesk.gui.models.gallery import GalleryItem, GalleryModel
 from rsdesk.gui.tasks import stages

@@ -20,9 +20,9 @@ from PySide6.QtCore import QBuffer, QByteArray, QIODevice
 from PySide6.QtWidgets import QWidget
 
 from rsdesk import __version__
-from rsdesk.core.classifier import ClassScore
-from rsdesk.core.files import atomic_write
-from rsdesk.core.images import save_npy, save_png, to_uint8
+from rsdesk.core.io.files import atomic_write
+from rsdesk.core.io.images import save_npy, save_png, to_uint8
+from rsdesk.core.models.classifier import ClassScore
 
 #: icon, CSS class — the word itself is always printed beside the icon.
 VERDICT_STYLE: dict[str, tuple[str, str]] = {

@@ -20,11 +20,11 @@ import numpy as np
 import torch
 
 from rsdesk.core.attacks import AttackOutcome
-from rsdesk.core.classifier import Classifier, Prediction, load_classifier
-from rsdesk.core.datasets import LabelLookup
-from rsdesk.core.errors import error_text
-from rsdesk.core.explain import activation_profile, class_activation_map
-from rsdesk.core.images import ImageError, load_image, resize_center_crop, to_uint8
+from rsdesk.core.errors import ImageError, error_text
+from rsdesk.core.io.datasets import LabelLookup
+from rsdesk.core.io.images import load_image, resize_center_crop, to_uint8
+from rsdesk.core.models.classifier import Classifier, Prediction, load_classifier
+from rsdesk.core.models.explain import activation_profile, class_activation_map
 from rsdesk.core.overlays import amplify_difference
 from rsdesk.core.progress import CancelFn, ProgressFn, check_cancel, report, scaled
 from rsdesk.core.verdicts import (

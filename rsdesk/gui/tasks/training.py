@@ -15,10 +15,11 @@ from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
-from rsdesk.core.datasets import find_images
-from rsdesk.core.dictionary import Dictionary, TrainingConfig, save_dictionary, train_dictionary
-from rsdesk.core.files import ensure_writable_destination
+from rsdesk.core.io.datasets import find_images
+from rsdesk.core.io.files import ensure_writable_destination
 from rsdesk.core.progress import check_cancel
+from rsdesk.core.sparse.dictionary_file import Dictionary, save_dictionary
+from rsdesk.core.sparse.training import TrainingConfig, train_dictionary
 from rsdesk.gui.models.settings import data_dir
 from rsdesk.gui.tasks.runner import Job, JobContext, JobRunner
 

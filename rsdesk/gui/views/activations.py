@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from rsdesk.core.explain import ActivationProfile, activation_ratio
+from rsdesk.core.models.explain import ActivationProfile, activation_ratio
 
 KINDS = ("original", "adversarial", "purified")
 SLOTS = ("A", "B", "C")

@@ -23,9 +23,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from rsdesk.core.assets import resource_path
 from rsdesk.core.attacks import ATTACKS
 from rsdesk.core.defenses import DEFENSES
+from rsdesk.core.io.assets import resource_path
 from rsdesk.gui.models.evaluation_plan import (
     PRESET_CHOICES,
     THREAT_CHOICES,

@@ -19,7 +19,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QFont, QPainter, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from rsdesk.core.labels import imagenet_classes
+from rsdesk.core.io.labels import imagenet_classes
 from rsdesk.core.verdicts import Verdict
 from rsdesk.gui.models.gallery import LabelRole, PathRole, SummaryCurrentRole, SummaryRole
 from rsdesk.gui.widgets.drop import FileDropTarget

@@ -14,7 +14,7 @@ from PySide6.QtCore import QEvent, QModelIndex, Qt
 from PySide6.QtGui import QAction, QFont
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QToolButton, QWidget
 
-from rsdesk.core.labels import imagenet_classes
+from rsdesk.core.io.labels import imagenet_classes
 from rsdesk.core.overlays import amplify_difference, overlay_heatmap, overlay_mask
 from rsdesk.gui.models.results import ResultsModel, Row, StageState, Status
 from rsdesk.gui.models.stage_results import AttackResult, OriginalResult, PurifyResult

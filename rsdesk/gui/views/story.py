@@ -52,7 +52,7 @@ def original_caption(st: StageState) -> str:
     label, p = _answer(st.result)
     text = f"The model sees {_article(label)}, {p:.0f} % sure."
     if st.result.judgement.verdict is Verdict.MISCLASSIFIED:
-        from rsdesk.core.labels import imagenet_classes
+        from rsdesk.core.io.labels import imagenet_classes
 
         text += f" Wrong already: it is {_article(imagenet_classes().name(st.result.true_label))}."
     return text

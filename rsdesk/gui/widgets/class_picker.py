@@ -2,7 +2,7 @@
 
 An editable combo box whose completer matches anywhere in "index name synset", so typing "tabby", "281"
 or "n02123045" all find the class; what typed text means is the core's rule
-(:func:`rsdesk.core.labels.resolve_class`, which the command line's ``--target`` uses too). Text that names
+(:func:`rsdesk.core.io.labels.resolve_class`, which the command line's ``--target`` uses too). Text that names
 no class (or several) shows an inline hint and keeps the last valid target: a typo never silently turns a
 targeted attack into an untargeted one.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QCompleter, QHBoxLayout, QLabel, QWidget
 
-from rsdesk.core.labels import UNTARGETED, imagenet_classes, resolve_class
+from rsdesk.core.io.labels import UNTARGETED, imagenet_classes, resolve_class
 
 _TOOLTIP = "Target class of the attack: type a name, number or synset, or pick one from the list"
 

@@ -1,5 +1,5 @@
 """Dropping files and folders on a widget: the local paths of a drag (what is inside a folder is the one
-folder walk's job, :func:`rsdesk.core.datasets.find_images`, run by the importer)."""
+folder walk's job, :func:`rsdesk.core.io.datasets.find_images`, run by the importer)."""
 
 from __future__ import annotations
 

@@ -8,8 +8,8 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from rsdesk.core.classifier import ClassScore, Prediction
-from rsdesk.core.labels import imagenet_classes
+from rsdesk.core.io.labels import imagenet_classes
+from rsdesk.core.models.classifier import ClassScore, Prediction
 from rsdesk.core.verdicts import Verdict
 
 VERDICT_COLORS = {

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtGui import QImage
 
-from rsdesk.core.images import to_uint8
+from rsdesk.core.io.images import to_uint8
 
 
 def to_qimage(img: np.ndarray) -> QImage:

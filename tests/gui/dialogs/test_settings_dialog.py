@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox
 
-from rsdesk.core.dictionary import random_dictionary, save_dictionary
+from rsdesk.core.sparse.dictionary_file import random_dictionary, save_dictionary
 from rsdesk.gui.dialogs.settings_dialog import SettingsDialog
 from rsdesk.gui.models.settings import Settings
 

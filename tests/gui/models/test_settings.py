@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from rsdesk.core.defenses import create_defense
-from rsdesk.core.dictionary import TrainingConfig, random_dictionary, save_dictionary
+from rsdesk.core.sparse.dictionary_file import random_dictionary, save_dictionary
+from rsdesk.core.sparse.training import TrainingConfig
 from rsdesk.gui.models.settings import (
     SCHEMA_VERSION,
     Settings,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from rsdesk.core.assets import default_dictionary_path
 from rsdesk.core.attacks import ATTACKS
-from rsdesk.core.dictionary import load_dictionary
+from rsdesk.core.io.assets import default_dictionary_path
+from rsdesk.core.sparse.dictionary_file import load_dictionary
 from rsdesk.gui.models.settings import Settings
 from rsdesk.gui.models.settings_bridge import apply_settings, capture_settings
 from rsdesk.gui.models.state import AppState, DictionaryInfo

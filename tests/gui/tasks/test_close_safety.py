@@ -12,9 +12,9 @@ from evaluation_helpers import synthetic_run
 from gui_helpers import assert_no_threads, training_images
 from PIL import Image
 
-from rsdesk.core.dictionary import load_dictionary
 from rsdesk.core.evaluation import RunDirectory
-from rsdesk.core.files import is_temp_name
+from rsdesk.core.io.files import is_temp_name
+from rsdesk.core.sparse.dictionary_file import load_dictionary
 from rsdesk.gui.models.evaluation import EvaluationResults
 from rsdesk.gui.models.settings import Settings, data_dir
 from rsdesk.gui.tasks import evaluation, evaluation_export
@@ -27,7 +27,7 @@ SAVING = textwrap.dedent(
     """
     import shutil, signal, sys, time
     from pathlib import Path
-    from rsdesk.core.files import atomic_write
+    from rsdesk.core.io.files import atomic_write
     src, out, mode = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
     (out / "adversarials").mkdir(parents=True, exist_ok=True)
     shutil.copy(src / "plan.json", out / "plan.json")

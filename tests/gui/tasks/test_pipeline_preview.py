@@ -9,7 +9,7 @@ import time
 import numpy as np
 from gui_helpers import assert_no_threads, wait_settled
 
-from rsdesk.core.images import to_uint8
+from rsdesk.core.io.images import to_uint8
 from rsdesk.gui.models.results import Row, Status
 from rsdesk.gui.tasks import stages
 from rsdesk.gui.tasks.pipeline import PURIFY_DEBOUNCE_MS, Stage

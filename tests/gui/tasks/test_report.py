@@ -13,8 +13,8 @@ from PySide6.QtGui import QColor, QImage, QPalette
 from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
 
 from rsdesk import __version__
-from rsdesk.core.classifier import ClassScore
-from rsdesk.core.images import load_image, quantize
+from rsdesk.core.io.images import load_image, quantize
+from rsdesk.core.models.classifier import ClassScore
 from rsdesk.gui.tasks.report import (
     Report,
     ReportPanel,

@@ -8,7 +8,7 @@ import time
 import pytest
 from gui_helpers import assert_no_threads
 
-from rsdesk.core.images import ImageError
+from rsdesk.core.errors import ImageError
 from rsdesk.core.progress import check_cancel
 from rsdesk.gui.tasks.runner import JobRunner
 

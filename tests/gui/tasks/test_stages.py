@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rsdesk.core.assets import resource_path
-from rsdesk.core.images import load_image, resize_center_crop
+from rsdesk.core.io.assets import resource_path
+from rsdesk.core.io.images import load_image, resize_center_crop
 from rsdesk.core.verdicts import Verdict
 from rsdesk.gui.models.configs import AttackConfig, DefenseConfig, DictionaryInfo
 from rsdesk.gui.tasks import stages
@@ -19,8 +19,8 @@ def test_stage_functions_without_qt(classifier, tmp_path):
     adv = stages.run_attack(classifier, orig, cfg, None)
     assert adv.fooled == (adv.prediction.index != 967)
     assert adv.stats.linf == pytest.approx(8.0, abs=0.01)
-    from rsdesk.core.assets import default_dictionary_path
-    from rsdesk.core.dictionary import load_dictionary
+    from rsdesk.core.io.assets import default_dictionary_path
+    from rsdesk.core.sparse.dictionary_file import load_dictionary
 
     info = DictionaryInfo(load_dictionary(default_dictionary_path()))
     dcfg = DefenseConfig("regionsparse", (("k", 4), ("stride", 4), ("theta", 1.0)), True, info.dictionary)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from gui_helpers import settle_trainer, training_images
 
-from rsdesk.core.dictionary import TrainingConfig, load_dictionary
+from rsdesk.core.sparse.dictionary_file import load_dictionary
+from rsdesk.core.sparse.training import TrainingConfig
 from rsdesk.gui.models.settings import data_dir
 from rsdesk.gui.tasks.training import format_time_left
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from torch import nn
 
-from rsdesk.core.explain import activation_profile, activation_ratio
-from rsdesk.core.regionsparse import bilateral
+from rsdesk.core.models.explain import activation_profile, activation_ratio
+from rsdesk.core.sparse.filters import bilateral
 from rsdesk.gui.views.activations import ActivationsView
 
 

@@ -4,8 +4,8 @@ toolbar (name, main parameters, what ⚙ holds) and the state runs it."""
 from __future__ import annotations
 
 from rsdesk.core import attacks
-from rsdesk.core.assets import default_dictionary_path
-from rsdesk.core.dictionary import load_dictionary
+from rsdesk.core.io.assets import default_dictionary_path
+from rsdesk.core.sparse.dictionary_file import load_dictionary
 from rsdesk.gui.models.state import AppState, DictionaryInfo
 from rsdesk.gui.views.attack_controls import AttackControls
 from rsdesk.gui.views.defense_controls import DefenseControls
@@ -42,7 +42,7 @@ def test_defense_controls_follow_the_dictionary_limits(qtbot):
     qtbot.addWidget(controls)
     assert controls.combo.itemText(0) == "RegionSparse" and controls.combo.findData("none") == -1
     assert controls.editor("k").box.maximum() == 64  # the spec's range: the bundled dictionary has 256 atoms
-    from rsdesk.core.dictionary import random_dictionary
+    from rsdesk.core.sparse.dictionary_file import random_dictionary
 
     state.set_dictionary(DictionaryInfo(random_dictionary(n_atoms=8)))
     assert controls.editor("k").box.maximum() == 8

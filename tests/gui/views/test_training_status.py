@@ -6,7 +6,7 @@ from gui_helpers import settle_trainer, training_images
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMainWindow
 
-from rsdesk.core.dictionary import TrainingConfig
+from rsdesk.core.sparse.training import TrainingConfig
 from rsdesk.gui.views.training_status import TrainingStatusWidget
 
 # Long enough (tens of seconds uncancelled) that a cancel on the first progress report always lands.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtGui import QImage
 
-from rsdesk.core.classifier import Prediction
+from rsdesk.core.models.classifier import Prediction
 from rsdesk.core.verdicts import Verdict
 from rsdesk.gui.widgets.predictions import PredictionBars, VerdictBadge, prediction_rows
 from rsdesk.gui.widgets.qimage import from_qimage
