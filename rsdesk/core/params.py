@@ -9,6 +9,9 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
+#: What a user may type for "leave it unset" (an optional parameter's derived default).
+UNSET_WORDS = frozenset({"", "none", "auto"})
+
 
 @dataclass(frozen=True)
 class Param:
@@ -22,14 +25,25 @@ class Param:
     help: str = ""
     integer: bool = False
     optional: bool = False  # None allowed: "use the derived default" (e.g. BIM's α = ε / steps)
+    #: the short symbol in figure labels and tables ("K", "θ", "q"); default: the name
+    symbol: str = ""
+    #: how a one-line summary writes it, "{}" standing for the value ("{} steps", "c {:g}"); "" leaves it out
+    brief: str = ""
+    #: 0 is within the range but means "no effect at all" (a step size, a budget): the CLI refuses it
+    positive: bool = False
 
     @property
     def is_bool(self) -> bool:
         return isinstance(self.default, bool)
 
+    @property
+    def short(self) -> str:
+        """The symbol figure labels use (``K``), else the name."""
+        return self.symbol or self.name
+
     def coerce(self, value: object) -> float | int | bool | None:
         """Convert and range-check ``value``; the message names the parameter and its range."""
-        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "auto")):
+        if value is None or (isinstance(value, str) and value.strip().lower() in UNSET_WORDS):
             if self.optional:
                 return None
             raise ValueError(f"{self.label} needs a value")

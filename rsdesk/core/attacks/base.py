@@ -9,7 +9,7 @@ L2 distance is ``d = ‖x' − x‖₂ / ‖x‖₂`` (spec, "Notation").
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -49,11 +49,21 @@ class AttackOutcome:
 
 @dataclass(frozen=True)
 class Strength:
-    """The parameter a sweep or a strength slider varies, the symbol it is written with, and its unit."""
+    """A kind of attack budget: the norm it bounds, how it is written, the parameter of the attack it sets and
+    the results.csv column that measures it. An attack declares one (:attr:`Attack.strength`); sweeps,
+    sliders, table headings, the plan's limits and the budget check all read it."""
 
-    param: str
+    kind: str  # "linf" (ε in /255), "d" (relative L2), "l2" (absolute L2): how plans and summaries name it
+    param: str  # the attack's parameter this budget sets
     symbol: str
-    unit: str  # appended to the value: "8/255"; "" for a plain ratio
+    unit: str  # appended to the value: "8/255"; "" for a plain number
+    norm: str  # "linf" or "l2"
+    #: the column of results.csv (and field of an outcome) that measures an adversarial in this budget
+    measure: str
+    #: the largest budget a plan may ask for
+    maximum: float
+    #: what a value means, in an error message: "ε in /255"
+    meaning: str
 
     def format(self, value: float) -> str:
         """``ε 8/255``, ``d 0.05``."""
@@ -61,9 +71,20 @@ class Strength:
 
 
 #: L∞ budget ε in 1/255 units (FGSM, BIM, MI-FGSM, BPDA).
-LINF = Strength("eps", "ε", "/255")
+LINF = Strength("linf", "eps", "ε", "/255", "linf", "linf", 255.0, "ε in /255")
 #: The paper's relative L2 distance d = ‖δ‖₂ / ‖x‖₂ (CW-L2).
-RELATIVE_L2 = Strength("d", "d", "")
+RELATIVE_L2 = Strength("d", "d", "d", "", "l2", "d", 2.0, "d (‖δ‖₂/‖x‖₂)")
+#: An absolute L2 radius ‖δ‖₂ in [0, 1] pixel units (a 224×224×3 image has ‖x‖₂ of about 250).
+ABSOLUTE_L2 = Strength("l2", "eps", "‖δ‖₂", "", "l2", "l2", 1000.0, "‖δ‖₂ in [0, 1] pixel units")
+#: Every strength kind, by its name in plans and summaries.
+STRENGTHS: dict[str, Strength] = {k.kind: k for k in (LINF, RELATIVE_L2, ABSOLUTE_L2)}
+
+#: How an attack meets its budget: every iterate is projected into it (each adversarial is within budget by
+#: construction) …
+PROJECTED = "projection"
+#: … or one perturbation is crafted, then rescaled to each budget (the paper's τ-scaled CW-L2: every budget
+#: of an image shares one attack run, and the budget is reached, not bounded).
+RESCALED = "rescale"
 
 
 class Attack(ABC):
@@ -84,8 +105,14 @@ class Attack(ABC):
     MAIN_PARAMS: ClassVar[tuple[str, ...]] = ()
     #: what "stronger" means for this attack (sweeps, the strength slider, table headings)
     strength: ClassVar[Strength] = LINF
+    #: how it meets its budget: :data:`PROJECTED` (within it by construction) or :data:`RESCALED`
+    budget: ClassVar[str] = PROJECTED
+    #: one gradient step (FGSM): the checks expect an iterative attack to be at least as strong
+    single_step: ClassVar[bool] = False
     #: crafted through the defense (takes ``purify=``), so its result depends on the defense
     defense_aware: ClassVar[bool] = False
+    #: the parameters a one-line summary shows, in order (default: the strength, then ``MAIN_PARAMS``)
+    SUMMARY: ClassVar[tuple[str, ...] | None] = None
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -100,18 +127,30 @@ class Attack(ABC):
         return f"{self.title} ({format_params(self.params)})"
 
     @classmethod
-    def summary(cls, values: dict[str, object]) -> str:
-        """A short line for a panel or a report: ``BIM ε 8/255, 10 steps``, ``CW-L2 c 0.1, d 0.05, …``."""
+    def summary(cls, values: Mapping[str, object]) -> str:
+        """A short line for a panel or a report: ``BIM ε 8/255, 10 steps``, ``CW-L2 c 0.1, d 0.05, …``.
+
+        The strength is written by its kind; every other parameter by its :attr:`Param.brief` (those without
+        one, and unset optional ones, are left out)."""
+        specs = {p.name: p for p in cls.PARAMS}
+        names = cls.SUMMARY or (cls.strength.param, *(n for n in cls.MAIN_PARAMS if n != cls.strength.param))
         parts = []
-        if "eps" in values:
-            parts.append(LINF.format(float(values["eps"])))  # type: ignore[arg-type]
-        if "c" in values:
-            parts.append(f"c {values['c']:g}")
-        if values.get("d"):
-            parts.append(RELATIVE_L2.format(float(values["d"])))  # type: ignore[arg-type]
-        if "steps" in values:
-            parts.append(f"{values['steps']} steps")
+        for name in names:
+            value = values.get(name)
+            if value is None or name not in specs:
+                continue
+            if name == cls.strength.param:
+                parts.append(cls.strength.format(float(value)))  # type: ignore[arg-type]
+            elif specs[name].brief:
+                parts.append(specs[name].brief.format(value))
         return f"{cls.plain_title} " + ", ".join(parts)
+
+    @classmethod
+    def iterations(cls, params: Mapping[str, object], eot: bool = False) -> int:
+        """Gradient evaluations per image for these parameters (the throughput's unit, known before the
+        attack runs): ``steps`` (1 without), times ``eot`` where the defense gone through is randomized."""
+        steps = int(params.get("steps", 1) or 1)  # type: ignore[call-overload]
+        return steps * (int(params.get("eot", 1) or 1) if eot else 1)  # type: ignore[call-overload]
 
     @abstractmethod
     def perturb(
@@ -273,6 +312,16 @@ def scale_perturbation(
     return torch.clamp(x + tau.view(-1, 1, 1, 1) * delta, 0.0, 1.0)
 
 
-EPS = Param("eps", "ε (/255)", 8.0, 0.0, 255.0, "L∞ budget in 1/255 units")
-STEPS = Param("steps", "steps", 10, 1, 10000, integer=True)
-ALPHA = Param("alpha", "step size (/255)", None, 0.0, 255.0, "default ε / steps", optional=True)
+EPS = Param("eps", "ε (/255)", 8.0, 0.0, 255.0, "L∞ budget in 1/255 units", symbol="ε", positive=True)
+STEPS = Param("steps", "steps", 10, 1, 10000, integer=True, brief="{} steps")
+ALPHA = Param(
+    "alpha",
+    "step size (/255)",
+    None,
+    0.0,
+    255.0,
+    "default ε / steps",
+    optional=True,
+    symbol="α",
+    positive=True,
+)

@@ -4,11 +4,12 @@ distance d."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
 
-from rsdesk.core.attacks.base import RELATIVE_L2, Attack, scale_perturbation
+from rsdesk.core.attacks.base import RELATIVE_L2, RESCALED, Attack, scale_perturbation
 from rsdesk.core.params import Param
 from rsdesk.core.progress import check_cancel, report
 
@@ -21,16 +22,34 @@ class CWL2(Attack):
 
     name, title = "cw", "CW-L2"
     strength = RELATIVE_L2
+    budget = RESCALED
     MAIN_PARAMS = ("d", "c", "steps")
+    SUMMARY = ("c", "d", "steps")
 
     PARAMS = (
-        Param("c", "c", 0.1, 1e-6, 1e6, "weight of the misclassification term"),
+        Param(
+            "c", "c", 0.1, 1e-6, 1e6, "weight of the misclassification term", brief="c {:g}", positive=True
+        ),
         Param("kappa", "κ (margin)", 0.0, 0.0, 1000.0, "confidence margin; > 0 survives rounding better"),
-        Param("steps", "steps", 100, 1, 100000, integer=True),
+        Param("steps", "steps", 100, 1, 100000, integer=True, brief="{} steps"),
         Param("lr", "learning rate", 0.01, 1e-6, 10.0),
         Param("binary_steps", "binary search steps", 1, 1, 20, "searches over c", integer=True),
-        Param("d", "target d = ‖δ‖₂/‖x‖₂", None, 0.0, 2.0, "scale δ by τ ≥ 1 to reach d", optional=True),
+        Param(
+            "d",
+            "target d = ‖δ‖₂/‖x‖₂",
+            None,
+            0.0,
+            2.0,
+            "scale δ by τ ≥ 1 to reach d",
+            optional=True,
+            positive=True,
+        ),
     )
+
+    @classmethod
+    def iterations(cls, params: Mapping[str, object], eot: bool = False) -> int:
+        """Every optimizer step of every binary-search round."""
+        return int(params["steps"]) * int(params["binary_steps"])  # type: ignore[call-overload]
 
     def _f(self, logits: torch.Tensor, ref: torch.Tensor, tgt: torch.Tensor | None) -> torch.Tensor:
         kappa = float(self.params["kappa"])

@@ -11,6 +11,7 @@ from rsdesk.core.progress import check_cancel, report
 class FGSM(Attack):
     name, title = "fgsm", "FGSM"
 
+    single_step = True
     PARAMS = (EPS,)
     MAIN_PARAMS = ("eps",)
 

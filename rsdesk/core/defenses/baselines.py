@@ -15,7 +15,11 @@ from rsdesk.core.sparse.filters import bilateral, smooth_nlm
 
 class JPEG(Defense):
     name, title = "jpeg", "JPEG compression"
-    PARAMS = (Param("quality", "quality", 75, 1, 100, "JPEG quality (lower removes more)", integer=True),)
+    PARAMS = (
+        Param(
+            "quality", "quality", 75, 1, 100, "JPEG quality (lower removes more)", integer=True, symbol="q"
+        ),
+    )
     MAIN_PARAMS = ("quality",)
 
     def purify(self, img, progress=None, cancel=None):  # noqa: ANN001, ANN201

@@ -24,8 +24,12 @@ class RegionSparseDefense(Defense):
     needs_dictionary = True
     MAIN_PARAMS = ("k", "theta", "stride")
     PARAMS = (
-        Param("k", "K (sparsity)", _RS.k, 1, 64, "atoms per patch: lower removes more", integer=True),
-        Param("theta", "θ (region weight)", _RS.theta, 0.0, 1.0, "1: code object, filter background"),
+        Param(
+            "k", "K (sparsity)", _RS.k, 1, 64, "atoms per patch: lower removes more", integer=True, symbol="K"
+        ),
+        Param(
+            "theta", "θ (region weight)", _RS.theta, 0.0, 1.0, "1: code object, filter background", symbol="θ"
+        ),
         Param("stride", "patch stride", _RS.stride, 1, 16, "1 codes every overlapping patch", integer=True),
         Param("bilateral_d", "bilateral diameter", _RS.bilateral_d, 1, 31, integer=True),
         Param("sigma_color", "bilateral σ colour", _RS.sigma_color, 0.1, 500.0),

@@ -151,8 +151,8 @@ class TVM(Defense):
     randomized = True
     MAIN_PARAMS = ("keep", "lam", "iterations")
     PARAMS = (
-        Param("keep", "pixel keep probability", 0.3, 0.01, 1.0, "Bernoulli p of kept pixels"),
-        Param("lam", "λ (TV weight)", 0.5, 0.0, 10.0),
+        Param("keep", "pixel keep probability", 0.3, 0.01, 1.0, "Bernoulli p of kept pixels", symbol="p"),
+        Param("lam", "λ (TV weight)", 0.5, 0.0, 10.0, symbol="λ"),
         # ART's TotalVarMin default (max_iter 10); its fidelity term is weak, so this sets the smoothing:
         # more iterations, a smoother image (see rsdesk.core.defenses.tvm)
         Param("iterations", "L-BFGS-B iterations", 10, 1, 500, "more: smoother (ART: 10)", integer=True),

@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from rsdesk.core.evaluation.engine import Evaluation, LocalExecutor, collect_images
-from rsdesk.core.evaluation.plan import Plan, PlanError, parse_plan
+from rsdesk.core.evaluation.parsing import parse_plan
+from rsdesk.core.evaluation.plan import Plan, PlanError
 from rsdesk.core.evaluation.presets import PRESETS, load_plan_file, preset
 from rsdesk.core.evaluation.rundir import (
     COLUMNS,

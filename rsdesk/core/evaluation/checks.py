@@ -1,12 +1,17 @@
 """The checks the adaptive-attack literature asks of any defense evaluation (Carlini et al. 2019, "On
 evaluating adversarial robustness"; Athalye et al. 2018; AutoAttack's own checks), run on a run's cells and
 rows. A failed check is reported with what failed, never hidden; a check with nothing to look at says so.
+
+One function per check, each returning a :class:`Check`; :data:`CHECKS` lists them in the order a summary
+shows them. What an attack *is* (single-step or iterative, its strength kind, whether its budget holds by
+construction) comes from its traits, never from its name.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from rsdesk.core.evaluation.plan import Plan
@@ -15,40 +20,57 @@ from rsdesk.core.evaluation.plan import Plan
 NEAR_ZERO = 0.10
 #: (attack key, strength, defense key)
 Cell = tuple[str, float, str]
+Cells = Mapping[Cell, dict[str, Any]]
+Rows = Sequence[Mapping[str, Any]]
 #: the pseudo-attack that holds, per image, the worst case over every attack run at one L∞ strength
 WORST = "worst-case"
 
 
-def filled_cell(cells: Mapping[Cell, dict[str, Any]], a: str, s: float, d: str) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class Check:
+    """One check's outcome: ``ok`` is None where the run holds nothing to check."""
+
+    name: str
+    failures: tuple[str, ...]
+    applicable: bool
+    passed: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """``{"name", "ok", "detail"}`` as summary.json holds it (at most eight failures spelled out)."""
+        f = self.failures
+        detail = "; ".join(f[:8]) + (f"; … {len(f) - 8} more" if len(f) > 8 else "")
+        return {
+            "name": self.name,
+            "ok": (not f) if self.applicable else None,
+            "detail": detail if f else self.passed if self.applicable else "nothing to check in this run",
+        }
+
+
+@dataclass(frozen=True)
+class RunView:
+    """What every check reads: the plan, the cells, the rows and (rows present, rows asked for)."""
+
+    plan: Plan
+    cells: Cells
+    rows: Rows
+    complete: tuple[int, int]
+
+
+def filled_cell(cells: Cells, a: str, s: float, d: str) -> dict[str, Any] | None:
     """The cell (attack, strength, defense) if it holds at least one counted image, else None."""
     c = cells.get((a, s, d))
     return c if c and c["n"] else None
 
 
-def run_checks(
-    plan: Plan,
-    cells: Mapping[Cell, dict[str, Any]],
-    rows: Sequence[Mapping[str, Any]],
-    complete: tuple[int, int],
-) -> list[dict[str, Any]]:
-    """Every check as {"name", "ok", "detail"}; ok is None where the run holds nothing to check."""
-    checks = []
-    none = plan.undefended
+def _above(c: Mapping[str, Any], ref: Mapping[str, Any]) -> bool:
+    """``c``'s accuracy lies above ``ref``'s 95 % interval."""
+    return bool(c["accuracy"] > ref["ci_high"] + 1e-12)
 
-    def check(name: str, failures: list[str], applicable: bool, passed: str) -> None:
-        ok = (not failures) if applicable else None
-        detail = "; ".join(failures[:8]) + (f"; … {len(failures) - 8} more" if len(failures) > 8 else "")
-        checks.append(
-            {
-                "name": name,
-                "ok": ok,
-                "detail": detail if failures else passed if applicable else "nothing to check in this run",
-            }
-        )
 
-    # 1. accuracy does not rise with attack strength (beyond the interval)
+def accuracy_falls_with_strength(run: RunView) -> Check:
+    """Accuracy does not rise with attack strength (beyond the interval)."""
     series: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for (a, _s, d), c in cells.items():
+    for (a, _s, d), c in run.cells.items():
         if c["n"] and a != WORST:
             series[(a, d)].append(c)
     fails = []
@@ -56,45 +78,59 @@ def run_checks(
         cs.sort(key=lambda c: c["strength"])
         for i, weak in enumerate(cs):
             for strong in cs[i + 1 :]:
-                if strong["accuracy"] > weak["ci_high"] + 1e-12:
+                if _above(strong, weak):
                     fails.append(
                         f"{a} through {d}: {100 * strong['accuracy']:.0f}% at {strong['strength']:g} "
                         f"above {weak['strength']:g}'s interval (≤ {100 * weak['ci_high']:.0f}%)"
                     )
-    check(
+    return Check(
         "accuracy does not rise with attack strength",
-        fails,
+        tuple(fails),
         any(len(v) > 1 for v in series.values()),
         "every series falls or stays within its interval",
     )
 
-    # 2. iterative attacks at least as strong as FGSM on the model they attack
-    graybox = {k: a for k, a in plan.attacks.items() if a.threat == "graybox" and not a.scale_to_d}
-    fgsm = [k for k, a in graybox.items() if a.name == "fgsm"]
-    iterative = [k for k, a in graybox.items() if a.name in ("bim", "mifgsm")]
+
+def _graybox_bounded(plan: Plan) -> dict[str, Any]:
+    """Gray-box attacks whose adversarials lie within their own budget (not rescaled)."""
+    return {k: a for k, a in plan.attacks.items() if a.threat == "graybox" and a.bounded}
+
+
+def iterative_beats_single_step(run: RunView) -> Check:
+    """Iterative attacks at least as strong as a single-step one of the same strength kind (undefended)."""
+    plan, cells, none = run.plan, run.cells, run.plan.undefended
+    graybox = _graybox_bounded(plan)
+    single = [k for k, a in graybox.items() if not a.iterative]
+    iterative = [k for k, a in graybox.items() if a.iterative]
     fails, compared = [], 0
-    for f in fgsm:
+    for f in single:
         for it in iterative:
+            if graybox[f].strength.kind != graybox[it].strength.kind:
+                continue
             for (a, s, d), c in cells.items():
                 if a == it and d == none and s > 0 and (ref := filled_cell(cells, f, s, none)):
                     compared += 1
-                    if c["n"] and c["accuracy"] > ref["ci_high"] + 1e-12:
+                    if c["n"] and _above(c, ref):
+                        title = graybox[f].title
                         fails.append(
-                            f"{it} {s:g}: {100 * c['accuracy']:.0f}% vs FGSM {100 * ref['accuracy']:.0f}%"
+                            f"{it} {s:g}: {100 * c['accuracy']:.0f}% vs {title} {100 * ref['accuracy']:.0f}%"
                         )
-    check(
+    return Check(
         "iterative attacks are at least as strong as FGSM (undefended model)",
-        fails,
+        tuple(fails),
         compared > 0,
         f"{compared} comparisons",
     )
 
-    # 3. the strongest setting drives the undefended model near 0
+
+def strongest_setting_near_zero(run: RunView) -> Check:
+    """The strongest setting of each iterative, non-transferred attack drives the undefended model near 0."""
     fails, seen = [], 0
-    for k, a in plan.attacks.items():
-        if a.threat == "transfer" or a.name == "fgsm":
+    none = run.plan.undefended
+    for k, a in run.plan.attacks.items():
+        if a.threat == "transfer" or not a.iterative:
             continue  # a transferred or single-step attack is not expected to reach 0
-        top = [c for (ak, s, d), c in cells.items() if ak == k and d == none and s > 0 and c["n"]]
+        top = [c for (ak, s, d), c in run.cells.items() if ak == k and d == none and s > 0 and c["n"]]
         if top:
             seen += 1
             c = max(top, key=lambda c: c["strength"])
@@ -103,45 +139,51 @@ def run_checks(
                     f"{k} at {c['strength']:g}: undefended accuracy {100 * c['accuracy']:.0f}% "
                     f"(> {100 * NEAR_ZERO:.0f}%)"
                 )
-    check(
+    return Check(
         "the strongest setting of each iterative attack drives the undefended model to "
         f"≤ {100 * NEAR_ZERO:.0f}%",
-        fails,
+        tuple(fails),
         seen > 0,
         f"{seen} attacks",
     )
 
-    # 4. defense-aware accuracy not above gray-box accuracy
+
+def aware_not_above_graybox(run: RunView) -> Check:
+    """The defense-aware attack's accuracy is not above the best gray-box attack's of the same kind."""
+    plan, cells = run.plan, run.cells
+    graybox = _graybox_bounded(plan)
     fails, compared = [], 0
     for k, a in plan.attacks.items():
         if a.threat != "aware":
             continue
+        same_kind = [g for g, ga in graybox.items() if ga.strength.kind == a.strength.kind]
         for (ak, s, d), c in cells.items():
             if ak != k or s == 0 or not c["n"]:
                 continue
-            linf = [g for g in graybox if plan.attacks[g].strength.param == "eps"]
-            refs = [r for g in linf if (r := filled_cell(cells, g, s, d))]
+            refs = [r for g in same_kind if (r := filled_cell(cells, g, s, d))]
             if not refs:
                 continue
             compared += 1
             ref = min(refs, key=lambda r: r["accuracy"])
-            if c["accuracy"] > ref["ci_high"] + 1e-12:
+            if _above(c, ref):
                 fails.append(
                     f"{k} through {d} at {s:g}: {100 * c['accuracy']:.0f}% above gray-box "
                     f"{ref['attack']} {100 * ref['accuracy']:.0f}%"
                 )
-    check(
+    return Check(
         "defense-aware (BPDA) accuracy is not above gray-box accuracy",
-        fails,
+        tuple(fails),
         compared > 0,
         f"{compared} comparisons",
     )
 
-    # 5. every adversarial image inside its ε-ball, in [0, 1], finite
-    fails, n_adv = [], 0
-    slack = 0.5 if plan.quantize else 1e-3  # rounding to 8 bits may move a pixel by half a level
+
+def adversarials_within_budget(run: RunView) -> Check:
+    """Every adversarial in [0, 1] and finite; a bounded attack's within its budget (its kind's measure)."""
+    plan = run.plan
+    n_adv = 0
     bad: dict[str, int] = defaultdict(int)
-    for r in rows:
+    for r in run.rows:
         s = float(r["strength"])
         if s == 0 or r["attack"] not in plan.attacks:
             continue
@@ -149,17 +191,24 @@ def run_checks(
         entry = plan.attacks[r["attack"]]
         if not int(r["in_range"]):
             bad[f"{r['attack']} {s:g}: outside [0, 1] or not finite"] += 1
-        if entry.strength.param == "eps" and not entry.scale_to_d and float(r["linf"]) > s + slack:
-            bad[f"{r['attack']} {s:g}: L∞ {float(r['linf']):.2f} beyond ε"] += 1
-    fails = [f"{k} ({v} rows)" for k, v in bad.items()]
-    check(
+        if entry.bounded:
+            strength = entry.strength
+            # rounding to 8 bits may move a pixel by half a level (only L∞ in /255 is bounded per pixel)
+            slack = 0.5 if plan.quantize and strength.norm == "linf" else 1e-3
+            measured = float(r[strength.measure])
+            if measured > s * (1 + 1e-6) + (slack if strength.norm == "linf" else 1e-6):
+                bad[f"{r['attack']} {s:g}: {strength.symbol} {measured:.4g} beyond the budget"] += 1
+    return Check(
         "adversarials lie in their ε-ball, in [0, 1], without NaN",
-        fails,
+        tuple(f"{k} ({v} rows)" for k, v in bad.items()),
         n_adv > 0,
         f"{n_adv} adversarial rows",
     )
 
-    # 6. clean accuracy through each defense reported beside its robust accuracy
+
+def clean_beside_robust(run: RunView) -> Check:
+    """Clean accuracy through each defense reported beside its robust accuracy."""
+    plan, cells = run.plan, run.cells
     fails, parts = [], []
     for e in plan.experiments:
         for d in e.defenses:
@@ -171,19 +220,38 @@ def run_checks(
         c = next((c for (a, s, dd), c in cells.items() if dd == d and s == 0 and c["n"]), None)
         if c:
             parts.append(f"{d} {100 * c['accuracy']:.0f}%")
-    check(
+    return Check(
         "clean accuracy of every defense is reported beside its robust accuracy",
-        fails,
+        tuple(fails),
         bool(parts),
         "clean: " + ", ".join(parts),
     )
 
-    # 7. the run is complete
-    have, need = complete
-    check(
+
+def run_complete(run: RunView) -> Check:
+    """Every row the plan asks for is present."""
+    have, need = run.complete
+    return Check(
         "the run is complete",
-        [] if have >= need else [f"{have} of {need} results; run the same command again to resume"],
+        () if have >= need else (f"{have} of {need} results; run the same command again to resume",),
         need > 0,
         f"{have} results",
     )
-    return checks
+
+
+#: Every check, in the order a summary lists them.
+CHECKS: tuple[Callable[[RunView], Check], ...] = (
+    accuracy_falls_with_strength,
+    iterative_beats_single_step,
+    strongest_setting_near_zero,
+    aware_not_above_graybox,
+    adversarials_within_budget,
+    clean_beside_robust,
+    run_complete,
+)
+
+
+def run_checks(plan: Plan, cells: Cells, rows: Rows, complete: tuple[int, int]) -> list[dict[str, Any]]:
+    """Every check as {"name", "ok", "detail"}; ok is None where the run holds nothing to check."""
+    run = RunView(plan, cells, rows, complete)
+    return [check(run).as_dict() for check in CHECKS]

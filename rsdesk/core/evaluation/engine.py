@@ -16,9 +16,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from rsdesk.core.errors import ImageError
-from rsdesk.core.evaluation.plan import parse_plan
+from rsdesk.core.evaluation.parsing import parse_plan
 from rsdesk.core.evaluation.rundir import ImageItem, RunDirectory, row_key
-from rsdesk.core.evaluation.worker import Unit, UnitResult, Worker, WorkerConfig, iterations_of
+from rsdesk.core.evaluation.worker import Unit, UnitResult, Worker, WorkerConfig
 from rsdesk.core.io.datasets import LabelLookup, PathLike, find_images
 from rsdesk.core.io.images import load_image, resize_center_crop
 from rsdesk.core.models.classifier import classifier_spec
@@ -220,8 +220,8 @@ class Evaluation:
             return judged
         entry = self.plan.attacks[akey]
         randomized = via is not None and self.plan.defenses[via].randomized
-        iters = iterations_of(entry, randomized) * (
-            1 + (via is not None and self.plan.defenses[via].name != "none")
+        iters = entry.iterations(randomized) * (
+            1 + (via is not None and not self.plan.defenses[via].identity)
         )
         crafts = 1 if entry.scaled else len(todo)
         return judged + crafts * n * iters

@@ -23,7 +23,6 @@ PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 IDENTITY_COLOUR = "#404040"
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 #: How a defense's knob reads next to a point ("K 4", "q 30").
-KNOB_SHORT = {"k": "K", "quality": "q", "theta": "θ", "keep": "p", "lam": "λ"}
 
 
 class CurvePoint(NamedTuple):
@@ -126,7 +125,7 @@ def knob_label(defense: Mapping[str, Any]) -> str:
         return "no defense"
     if not knob or value is None:
         return str(defense.get("title", "?"))
-    return f"{KNOB_SHORT.get(knob, knob)} {value:g}"
+    return f"{defense.get('knob_symbol') or knob} {value:g}"
 
 
 def frontier_series(
@@ -159,7 +158,7 @@ def _group(summary: Mapping[str, Any], defense: str) -> str:
 
 def _is_identity(summary: Mapping[str, Any], defense: str) -> bool:
     info = summary.get("defenses", {}).get(defense, {})
-    return bool(info.get("identity")) or defense == "none"
+    return bool(info.get("identity"))
 
 
 def group_colours(summary: Mapping[str, Any]) -> dict[str, Any]:

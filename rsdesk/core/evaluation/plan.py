@@ -14,19 +14,16 @@ into checked entries; the run directory's ``plan.json`` holds it back, complete,
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from rsdesk.core.attacks import attack_class
-from rsdesk.core.attacks.base import LINF, RELATIVE_L2, Strength
+from rsdesk.core.attacks.base import RELATIVE_L2, RESCALED, Strength
 from rsdesk.core.defenses import RANDOM_DICTIONARY, defense_class
-from rsdesk.core.params import resolve_params
 
-T = TypeVar("T")
-
+#: The plan file's format: written into every plan.json, checked on read (a plan without it is format 1).
+PLAN_FORMAT = 1
 THREATS = ("graybox", "transfer", "aware")
 KINDS = ("curves", "bars", "frontier", "table")
 PROTOCOLS = ("correct-only", "all")
@@ -48,19 +45,37 @@ class AttackEntry:
     threat: str = "graybox"
     source: str | None = None
     source_weights: str | None = None
-    #: an L∞ attack measured in d: its perturbation is scaled to reach ‖δ‖₂/‖x‖₂ = d (the paper's MI-FGSM)
+    #: a projected attack measured in d: its perturbation is scaled to reach ‖δ‖₂/‖x‖₂ = d (the paper's
+    #: MI-FGSM at d)
     scale_to_d: bool = False
 
     @property
     def strength(self) -> Strength:
-        """What the strengths of this entry mean (ε /255 or d)."""
+        """What the strengths of this entry mean: its attack's strength kind, or d when measured in d."""
         return RELATIVE_L2 if self.scale_to_d else attack_class(self.name).strength
 
     @property
     def scaled(self) -> bool:
-        """Its strength d is reached by scaling one crafted perturbation (CW-L2 as the paper does, or an
-        L∞ attack measured in d), so every d of an image shares one attack run."""
-        return self.scale_to_d or attack_class(self.name).strength.param == "d"
+        """Its strength is reached by rescaling one crafted perturbation (an attack whose budget is
+        :data:`RESCALED`, as the paper's CW-L2, or a projected one measured in d), so every strength of an
+        image shares one attack run and the budget is reached, not bounded."""
+        return self.scale_to_d or attack_class(self.name).budget == RESCALED
+
+    @property
+    def bounded(self) -> bool:
+        """Every adversarial of this entry lies within its budget by construction (a projected attack
+        measured in its own kind): the budget check holds it to that."""
+        return not self.scaled
+
+    @property
+    def iterative(self) -> bool:
+        """More than one gradient step: expected to be at least as strong as a single-step attack, and to
+        drive the undefended model near 0 at its strongest setting."""
+        return not attack_class(self.name).single_step
+
+    def iterations(self, randomized_via: bool) -> int:
+        """Gradient evaluations per image (the throughput's unit), from the attack's own rule."""
+        return attack_class(self.name).iterations(self.params, randomized_via)
 
     @property
     def title(self) -> str:
@@ -74,7 +89,7 @@ class AttackEntry:
             "threat": self.threat,
             "source": self.source,
             "source_weights": self.source_weights,
-            "strength": self.strength.param if self.scale_to_d else None,
+            "strength": self.strength.kind if self.scale_to_d else None,
         }
 
 
@@ -99,6 +114,13 @@ class DefenseEntry:
     def identity(self) -> bool:
         """The undefended model's row."""
         return defense_class(self.name).identity
+
+    @property
+    def knob_symbol(self) -> str | None:
+        """The swept parameter's short symbol (``K``, ``q``), for a frontier's point labels."""
+        if self.knob is None:
+            return None
+        return next((p.short for p in defense_class(self.name).PARAMS if p.name == self.knob), self.knob)
 
     @property
     def title(self) -> str:
@@ -160,6 +182,7 @@ class Plan:
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "format": PLAN_FORMAT,
             "protocol": self.protocol,
             "seed": self.seed,
             "quantize": self.quantize,
@@ -206,194 +229,3 @@ class Plan:
                         prev = out.get((akey, s, dkey), 0)
                         out[(akey, s, dkey)] = None if prev is None or e.limit is None else max(prev, e.limit)
         return out
-
-
-_KEY = re.compile(r"^[A-Za-z0-9_.@+\-\[\]=]{1,80}$")
-
-
-def _checked(where: str, fn: Callable[..., T], *args: Any) -> T:
-    """``fn(*args)``, its ValueError said as a :class:`PlanError` that names the entry."""
-    try:
-        return fn(*args)
-    except ValueError as exc:
-        raise PlanError(f"{where}: {exc}") from None
-
-
-def _check_key(key: str, what: str) -> str:
-    if not isinstance(key, str) or not _KEY.match(key):
-        raise PlanError(f"{what} name {key!r}: use letters, digits and _.-@+[]= (at most 80)")
-    return key
-
-
-def _strength_values(values: object, entry: AttackEntry, where: str) -> tuple[float, ...]:
-    if not isinstance(values, Sequence) or isinstance(values, str) or not values:
-        raise PlanError(f"{where}: strengths must be a non-empty list of numbers")
-    spec = entry.strength
-    top = 2.0 if spec is RELATIVE_L2 else 255.0
-    out = []
-    for v in values:
-        try:
-            f = float(v)
-        except (TypeError, ValueError):
-            raise PlanError(f"{where}: strength {v!r} is not a number") from None
-        if not 0 < f <= top:
-            unit = "d (‖δ‖₂/‖x‖₂)" if spec is RELATIVE_L2 else "ε in /255"
-            raise PlanError(f"{where}: {entry.key} takes {unit} within (0, {top:g}], got {f:g}")
-        out.append(f)
-    return tuple(sorted(set(out)))
-
-
-def _attack_entry(key: str, spec: Mapping[str, Any]) -> AttackEntry:
-    where = f"attack {key!r}"
-    cls = _checked(where, attack_class, str(spec.get("attack", key)))
-    default = "aware" if cls.defense_aware else "transfer" if spec.get("source") else "graybox"
-    threat = str(spec.get("threat") or default)
-    if threat not in THREATS:
-        raise PlanError(f"{where}: threat must be one of {', '.join(THREATS)}, got {threat!r}")
-    if (threat == "aware") != cls.defense_aware:
-        raise PlanError(f"{where}: only a defense-aware attack (bpda) runs under the 'aware' threat model")
-    if threat == "transfer" and not spec.get("source"):
-        raise PlanError(f"{where}: a transfer attack needs a source classifier")
-    scale = spec.get("strength") == "d" and cls.strength is LINF
-    if spec.get("strength") not in (None, "d", cls.strength.param):
-        raise PlanError(f"{where}: strength must be 'd' or {cls.strength.param!r}")
-    params = dict(spec.get("params") or {})
-    if not scale:
-        params.pop(cls.strength.param, None)  # the strength comes from the experiment
-    resolved = _checked(where, resolve_params, cls.PARAMS, params, cls.title)
-    if not scale:
-        resolved.pop(cls.strength.param, None)
-    return AttackEntry(
-        key=_check_key(key, "attack"),
-        name=cls.name,
-        params=dict(resolved),
-        threat=threat,
-        source=spec.get("source"),
-        source_weights=spec.get("source_weights"),
-        scale_to_d=scale,
-    )
-
-
-def _defense_entries(key: str, spec: Mapping[str, Any]) -> list[DefenseEntry]:
-    where = f"defense {key!r}"
-    cls = _checked(where, defense_class, str(spec.get("defense", key)))
-    params = dict(spec.get("params") or {})
-    dictionary = spec.get("dictionary")
-    if dictionary is not None and not cls.needs_dictionary:
-        raise PlanError(f"{where}: {cls.title} takes no dictionary")
-    named = dictionary in (None, *NAMED_DICTIONARIES)
-    if cls.needs_dictionary and not named and not Path(dictionary).is_file():
-        choices = ", ".join(NAMED_DICTIONARIES)
-        raise PlanError(f"{where}: dictionary {dictionary!r} is neither a file nor one of {choices}")
-    sweep = spec.get("sweep") or {}
-    if len(sweep) > 1:
-        raise PlanError(f"{where}: sweep one knob at a time")
-    variants: list[tuple[str | None, Any]] = [(None, None)]
-    if sweep:
-        ((knob, values),) = sweep.items()
-        if not isinstance(values, Sequence) or isinstance(values, str) or not values:
-            raise PlanError(f"{where}: sweep {knob} needs a list of values")
-        variants = [(knob, v) for v in values]
-    out = []
-    for knob, value in variants:
-        values = {**params, **({knob: value} if knob else {})}
-        # checked as the defense's constructor checks them, without building it (a dictionary defense
-        # would load its dictionary here; each worker builds its own)
-        resolved = _checked(where, resolve_params, cls.PARAMS, values, cls.title)
-        vkey = key if knob is None else f"{key}[{knob}={value:g}]"
-        knob = knob or spec.get("knob")  # read back from plan.json: a point of a sweep
-        if knob is not None and knob not in resolved:
-            raise PlanError(f"{where}: {cls.title} has no parameter {knob!r}")
-        out.append(
-            DefenseEntry(
-                key=_check_key(vkey, "defense"),
-                name=cls.name,
-                params=dict(resolved),
-                dictionary=dictionary,
-                group=str(spec.get("group") or key),
-                knob=knob,
-                knob_value=None if knob is None else float(resolved[knob]),
-            )
-        )
-    return out
-
-
-def parse_plan(data: Mapping[str, Any]) -> Plan:
-    """Check a plan's JSON and build its entries; the first problem found is a :class:`PlanError`."""
-    if not isinstance(data, Mapping):
-        raise PlanError("a plan is a JSON object with attacks, defenses and experiments")
-    protocol = str(data.get("protocol", "correct-only"))
-    if protocol not in PROTOCOLS:
-        raise PlanError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
-    attacks: dict[str, AttackEntry] = {}
-    for key, spec in (data.get("attacks") or {}).items():
-        attacks[key] = _attack_entry(key, spec or {})
-    defenses: dict[str, DefenseEntry] = {}
-    groups: dict[str, list[str]] = {}
-    for key, spec in (data.get("defenses") or {}).items():
-        entries = _defense_entries(key, spec or {})
-        groups[key] = [e.key for e in entries]
-        defenses.update({e.key: e for e in entries})
-    if not any(d.identity for d in defenses.values()):
-        # the undefended model is every table's reference row and the protocol's judge
-        defenses = {"none": DefenseEntry("none", "none", {}, group="none"), **defenses}
-        groups["none"] = ["none"]
-    experiments = [_experiment(e, attacks, groups) for e in data.get("experiments") or []]
-    if not experiments:
-        raise PlanError("the plan has no experiments")
-    names = [e.name for e in experiments]
-    if len(set(names)) != len(names):
-        raise PlanError("experiment names must differ")
-    try:
-        seed, batch = int(data.get("seed", 0)), int(data.get("batch_size", 8))
-    except (TypeError, ValueError):
-        raise PlanError("seed and batch_size must be whole numbers") from None
-    if not 1 <= batch <= 256:
-        raise PlanError(f"batch_size must be within 1…256, got {batch}")
-    return Plan(attacks, defenses, experiments, protocol, seed, bool(data.get("quantize", False)), batch)
-
-
-def _experiment(
-    spec: Mapping[str, Any], attacks: dict[str, AttackEntry], groups: dict[str, list[str]]
-) -> Experiment:
-    name = _check_key(str(spec.get("name", "")), "experiment")
-    where = f"experiment {name!r}"
-    kind = str(spec.get("kind", "curves"))
-    if kind not in KINDS:
-        raise PlanError(f"{where}: kind must be one of {', '.join(KINDS)}")
-    strengths: dict[str, tuple[float, ...]] = {}
-    for akey, values in (spec.get("attacks") or {}).items():
-        if akey not in attacks:
-            raise PlanError(
-                f"{where}: unknown attack {akey!r}; the plan defines {', '.join(attacks) or 'none'}"
-            )
-        strengths[akey] = _strength_values(values, attacks[akey], where)
-    if not strengths:
-        raise PlanError(f"{where}: no attacks")
-    dkeys: list[str] = ["none"] if "none" in groups else []
-    for dkey in spec.get("defenses") or []:
-        if dkey not in groups:
-            raise PlanError(f"{where}: unknown defense {dkey!r}; the plan defines {', '.join(groups)}")
-        dkeys += [k for k in groups[dkey] if k not in dkeys]
-    frontier = None
-    if kind == "frontier":
-        f = spec.get("frontier") or {}
-        akey = f.get("attack", next(iter(strengths)))
-        if akey not in strengths:
-            raise PlanError(f"{where}: the frontier's attack must be one of the experiment's")
-        frontier = (akey, float(f.get("strength", strengths[akey][-1])))
-        if frontier[1] not in strengths[akey]:
-            raise PlanError(f"{where}: the frontier's strength must be one of the experiment's")
-    limit = spec.get("limit")
-    if limit is not None and (not isinstance(limit, int) or limit < 1):
-        raise PlanError(f"{where}: limit must be a whole number ≥ 1")
-    return Experiment(
-        name,
-        kind,
-        str(spec.get("title") or name),
-        strengths,
-        tuple(dkeys),
-        limit,
-        frontier,
-        dict(spec.get("reference") or {}),
-    )

@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 
 from rsdesk.core.defenses import defense_class
-from rsdesk.core.evaluation.plan import Plan, PlanError, parse_plan
+from rsdesk.core.evaluation.parsing import parse_plan
+from rsdesk.core.evaluation.plan import Plan, PlanError
 from rsdesk.core.io.files import atomic_write, remove_stale_temps, why_not_saved
 from rsdesk.core.models.classifier import classifier_spec
 

@@ -14,8 +14,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from rsdesk.core.attacks.base import LINF
 from rsdesk.core.evaluation.checks import WORST, Cell, filled_cell, run_checks
-from rsdesk.core.evaluation.plan import Plan, parse_plan
+from rsdesk.core.evaluation.parsing import parse_plan
+from rsdesk.core.evaluation.plan import Plan
 from rsdesk.core.evaluation.rundir import RunDirectory
 
 
@@ -59,7 +61,7 @@ def cell_counts(rows: Iterable[Mapping[str, Any]]) -> dict[Cell, tuple[int, int]
 def worst_case(plan: Plan, rows: Sequence[Mapping[str, Any]]) -> dict[Cell, tuple[int, int]]:
     """Per defense and L∞ strength where a defense-aware attack ran beside others: an image counts as
     correct only if it survived every attack run at that strength (the per-image worst case)."""
-    linf = {k for k, a in plan.attacks.items() if a.threat != "transfer" and a.strength.param == "eps"}
+    linf = {k for k, a in plan.attacks.items() if a.threat != "transfer" and a.strength.kind == LINF.kind}
     per: dict[tuple[float, str], dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     attacks_at: dict[tuple[float, str], set[str]] = defaultdict(set)
     for r in rows:
@@ -146,12 +148,13 @@ def frontier(plan: Plan, cells: Mapping[Cell, dict[str, Any]], exp_name: str) ->
                 }
             )
     matched = []
-    cleans = sorted({round(p["clean"], 2) for g, ps in groups.items() if g != "none" for p in ps})
+    none = plan.defenses[plan.undefended].group
+    cleans = sorted({round(p["clean"], 2) for g, ps in groups.items() if g != none for p in ps})
     for level in [x for x in (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9) if cleans and x <= cleans[-1]]:
         best: dict[str, dict[str, Any]] = {}
         for g, ps in groups.items():
             ok = [p for p in ps if p["clean"] >= level - 1e-9]
-            if g != "none" and ok:
+            if g != none and ok:
                 best[g] = max(ok, key=lambda p: p["robust"])
         if not best:
             continue
@@ -194,8 +197,8 @@ def summarize(run_json: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) ->
     if any(k[0] == WORST for k in cells):
         attacks[WORST] = {
             "title": "worst case over the attacks run",
-            "symbol": "ε",
-            "unit": "/255",
+            "symbol": LINF.symbol,
+            "unit": LINF.unit,
             "threat": "aware",
             "source": None,
         }
@@ -217,6 +220,7 @@ def summarize(run_json: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) ->
                 "group": d.group,
                 "identity": d.identity,
                 "knob": d.knob,
+                "knob_symbol": d.knob_symbol,
                 "knob_value": d.knob_value,
             }
             for k, d in plan.defenses.items()

@@ -17,9 +17,10 @@ import numpy as np
 import torch
 
 from rsdesk.core.attacks import attack_class
-from rsdesk.core.attacks.base import scale_perturbation
+from rsdesk.core.attacks.base import RESCALED, scale_perturbation
 from rsdesk.core.defenses import Defense, create_defense
-from rsdesk.core.evaluation.plan import AttackEntry, DefenseEntry, Plan, parse_plan
+from rsdesk.core.evaluation.parsing import parse_plan
+from rsdesk.core.evaluation.plan import AttackEntry, DefenseEntry, Plan
 from rsdesk.core.io.images import quantize
 from rsdesk.core.models.classifier import Classifier, load_classifier
 from rsdesk.core.progress import CancelFn, check_cancel
@@ -64,17 +65,6 @@ class WorkerConfig:
     #: 2 CPU cores (benchmarks/bench_eval.py). The same attack: rounding differs, so where a gradient
     #: component is near zero its sign (and that pixel of the adversarial) can differ.
     channels_last: bool = True
-
-
-def iterations_of(entry: AttackEntry, randomized_via: bool) -> int:
-    """Gradient evaluations per image: the throughput's unit (known without running the attack)."""
-    p = entry.params
-    if entry.name == "fgsm":
-        return 1
-    if entry.name == "cw":
-        return int(p["steps"]) * int(p["binary_steps"])
-    n = int(p.get("steps", 1))
-    return n * (int(p.get("eot", 1)) if randomized_via else 1)
 
 
 def stable_seed(*parts: object) -> int:
@@ -158,8 +148,8 @@ class Worker:
         params = dict(entry.params)
         if strength is not None:
             params[cls.strength.param] = strength
-        elif cls.strength.param == "d":
-            params["d"] = None  # the base result; the driver scales it to each d
+        elif cls.budget == RESCALED:
+            params[cls.strength.param] = None  # the base result; it is rescaled to each strength
         if cls.defense_aware:
             params["purify"] = self._draws(unit)
             if not self.plan.defenses[str(unit.via)].randomized:
@@ -205,7 +195,7 @@ class Worker:
         flat = imgs.reshape(len(unit.ids), -1)
         ok = np.isfinite(flat).all(1) & (flat.min(1) >= 0) & (flat.max(1) <= 1)
         eot = unit.via is not None and self.plan.defenses[unit.via].randomized
-        iters = 0 if entry is None else iterations_of(entry, eot)
+        iters = 0 if entry is None else entry.iterations(eot)
         rows = []
         for i, img_id in enumerate(unit.ids):
             rows.append(

@@ -32,7 +32,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 from rsdesk.core.errors import error_text
-from rsdesk.core.evaluation.plan import parse_plan
+from rsdesk.core.evaluation.parsing import parse_plan
 from rsdesk.core.evaluation.rundir import RunDirectory, RunDirError, is_run_directory
 from rsdesk.core.evaluation.summary import expected_rows, summarize, wilson
 from rsdesk.core.io.files import remove_stale_temps

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from rsdesk.core.defenses import defense_class
 from rsdesk.core.evaluation import figures
 from rsdesk.core.evaluation.figures import (
     IDENTITY_COLOUR,
@@ -50,7 +51,17 @@ def _cell(attack, strength, defense):
 
 
 def _defense(title, group, knob=None, value=None, identity=False):
-    return {"title": title, "group": group, "identity": identity, "knob": knob, "knob_value": value}
+    symbol = None
+    if knob is not None:  # as summarize writes it: the swept parameter's symbol from the defense's specs
+        symbol = next(p.short for p in defense_class(group).PARAMS if p.name == knob)
+    return {
+        "title": title,
+        "group": group,
+        "identity": identity,
+        "knob": knob,
+        "knob_symbol": symbol,
+        "knob_value": value,
+    }
 
 
 @pytest.fixture
