@@ -93,7 +93,7 @@ class TinyNet(torch.nn.Module):
 
 def make_tiny_classifier(seed: int = 0, feature_layer: str | None = "conv2", fc_layer: str | None = "fc"):
     """TinyNet wrapped like a real classifier (normalization inside, eval mode, 32 px input)."""
-    from rsdesk.core.models.classifier import Classifier, ClassifierSpec
+    from rsdesk.core.models import Classifier, ClassifierSpec
 
     torch.manual_seed(seed)
     net = TinyNet()

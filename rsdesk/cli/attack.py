@@ -24,9 +24,42 @@ if TYPE_CHECKING:
     import numpy as np
 
     from rsdesk.core.models.classifier import Classifier
+    from rsdesk.core.params import Param
 
-#: The attack parameters a command line may set; None (not given) keeps the attack's default.
-ATTACK_PARAMS = ("eps", "steps", "alpha", "decay", "c", "kappa", "d")
+
+def attack_params() -> dict[str, list[tuple[str, Param]]]:
+    """Every parameter of every registered attack this command runs (not a defense-aware one: it needs a
+    defense to go through), by name: the attacks that take it and their spec. The command line's attack
+    options are these, so a new attack's parameter is an option without an edit."""
+    from rsdesk.core.attacks import ATTACKS
+
+    out: dict[str, list[tuple[str, Param]]] = {}
+    for cls in ATTACKS.values():
+        if cls.defense_aware:
+            continue
+        for p in cls.PARAMS:
+            if not p.is_bool:
+                out.setdefault(p.name, []).append((cls.short_title, p))
+    return out
+
+
+def add_options(p: argparse.ArgumentParser) -> None:
+    """``--attack`` and one option per attack parameter (``--eps``, ``--steps``, ``--binary-steps`` …); an
+    option not given (None) keeps the attack's default."""
+    from rsdesk.core.attacks import ATTACKS
+
+    names = ", ".join(n for n, cls in ATTACKS.items() if not cls.defense_aware)
+    p.add_argument("--attack", default="bim", help=f"{names} (default bim)")
+    for name, takers in attack_params().items():
+        spec = takers[0][1]
+        which = ", ".join(dict.fromkeys(t for t, _ in takers))
+        extra = f"; {spec.help}" if spec.help else ""
+        p.add_argument(
+            f"--{name.replace('_', '-')}",
+            dest=name,
+            type=int if spec.integer else float,
+            help=f"{spec.label} ({which}){extra}",
+        )
 
 
 def _load_batch(model: Classifier, paths: list[Path], failures: Failures) -> list[tuple[Path, np.ndarray]]:
@@ -47,8 +80,9 @@ def run(args: argparse.Namespace) -> int:
     from rsdesk.core.verdicts import attack_success
 
     attack_class(args.attack)  # an unknown name first: it says which attacks there are
-    check_attack_options(args, [args.attack], ATTACK_PARAMS)
-    params = {k: getattr(args, k) for k in ATTACK_PARAMS}
+    names = list(attack_params())
+    check_attack_options(args, [args.attack], names)
+    params = {k: getattr(args, k) for k in names}
     attack = create_attack(args.attack, **{k: v for k, v in params.items() if v is not None})
     target = require_class(args.target) if args.target else None
     if args.batch < 1:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,79 +35,52 @@ def parse_defense_set(values: Sequence[str] | None) -> dict[str, dict[str, objec
     return per_defense
 
 
-def _numbers(text: str | None, option: str) -> list[float]:
-    if text is None:
-        return []
-    out = []
-    for part in text.split(","):
-        if part.strip():
-            try:
-                value = float(part)
-            except ValueError:
-                raise ValueError(f"{option}: {part.strip()!r} is not a number") from None
-            if not math.isfinite(value) or value < 0:
-                raise ValueError(f"{option}: {part.strip()!r} is not a strength (a finite number ≥ 0)")
-            out.append(value)
-    return out
-
-
 def attack_names(args: argparse.Namespace) -> list[str]:
     """The attacks ``--attacks`` (or the older ``--attack``) names; BIM when neither is given."""
     return [n.strip() for n in (args.attacks or args.attack or "bim").split(",") if n.strip()]
 
 
 def plan_from_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The plan the options describe: one experiment, every attack × its strengths × every defense."""
+    """The plan the options describe, made by the core's one plan builder (the Evaluate tab's too).
+
+    ``--strengths`` are the L∞ attacks' ε, and every attack's when no L∞ attack runs; ``--l2-strengths``
+    are the relative-L2 attacks' d."""
     from rsdesk.core.attacks import attack_class
+    from rsdesk.core.attacks.base import LINF, RELATIVE_L2
+    from rsdesk.core.defenses.base import DICTIONARY_OPTION
+    from rsdesk.core.evaluation.builder import Choices, parse_strengths, plan_from_choices
 
     names = attack_names(args)
     check_attack_options(args, names, ("steps",))
-    linf = _numbers(args.strengths, "--strengths")
-    l2 = _numbers(args.l2_strengths, "--l2-strengths")
-    attacks: dict[str, Any] = {}
-    grid: dict[str, list[float]] = {}
-    any_linf = any(attack_class(n).strength.param == "eps" for n in names)
+    general = parse_strengths(args.strengths, "--strengths")
+    l2 = parse_strengths(args.l2_strengths, "--l2-strengths")
+    kinds = {attack_class(n).strength.kind for n in names}
+    strengths = {kind: general for kind in kinds} if LINF.kind not in kinds else {LINF.kind: general}
+    if l2 or LINF.kind in kinds:
+        strengths[RELATIVE_L2.kind] = l2
     for n in names:
         cls = attack_class(n)
-        params = {}
-        if args.steps is not None and any(p.name == "steps" for p in cls.PARAMS):
-            params["steps"] = args.steps
-        spec: dict[str, Any] = {"attack": cls.name, "params": params}
-        key = cls.name
-        if args.source and not cls.defense_aware:
-            key = f"{cls.name}@{args.source.split('/')[-1]}"
-            spec.update(source=args.source, source_weights=args.source_weights, threat="transfer")
-        attacks[key] = spec
-        is_d = cls.strength.param == "d"
-        grid[key] = (l2 or (linf if not any_linf else [])) if is_d else linf
-        if not grid[key]:
+        if cls.strength.kind == RELATIVE_L2.kind and not strengths.get(RELATIVE_L2.kind):
             raise ValueError(f"--l2-strengths: give the d values for {cls.short_title} (e.g. 0.01,0.1,0.2)")
+    defenses = tuple(n.strip() for n in args.defenses.split(",") if n.strip())
     per_defense = parse_defense_set(args.set)
-    defenses: dict[str, Any] = {}
-    for name in [n.strip() for n in args.defenses.split(",") if n.strip()]:
-        spec = {"defense": name, "params": per_defense.pop(name, {})}
-        if args.dictionary:
-            from rsdesk.core.defenses import defense_class
-
-            if defense_class(name).needs_dictionary:
-                spec["dictionary"] = args.dictionary
-        defenses[name] = spec
-    if per_defense:
-        raise ValueError(f"--set names a defense not in --defenses: {', '.join(per_defense)}")
-    return {
-        "attacks": attacks,
-        "defenses": defenses,
-        "quantize": args.quantize,
-        "experiments": [
-            {
-                "name": "evaluate",
-                "kind": "curves",
-                "title": "Accuracy vs attack strength",
-                "attacks": grid,
-                "defenses": list(defenses),  # "none" is the reference row of every experiment anyway
-            }
-        ],
-    }
+    unknown = set(per_defense) - set(defenses)
+    if unknown:
+        raise ValueError(f"--set names a defense not in --defenses: {', '.join(unknown)}")
+    return plan_from_choices(
+        Choices(
+            attacks=tuple(names),
+            strengths=strengths,
+            defenses=defenses,
+            defense_params=per_defense,
+            steps=args.steps,
+            threat="transfer" if args.source else "graybox",
+            source=args.source,
+            source_weights=args.source_weights,
+            files={DICTIONARY_OPTION: args.dictionary},
+            quantize=args.quantize,
+        )
+    )
 
 
 def build_plan(args: argparse.Namespace) -> dict[str, Any]:

@@ -16,9 +16,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from rsdesk.core.params import Param
 
-#: Attack parameters for which 0 is allowed by the range but means "no attack at all".
-MUST_BE_POSITIVE = frozenset({"eps", "alpha", "d", "c"})
-
 
 def _plain(value: float) -> str:
     """A number as a person typed it: ``100000000`` rather than ``1e+08``."""
@@ -27,14 +24,15 @@ def _plain(value: float) -> str:
 
 def check_attack_value(option: str, param: Param, value: float | int) -> None:
     """Raise ``ValueError`` naming ``option`` when ``value`` is non-finite, outside the parameter's range
-    or (for ε, α, d, c) zero; whole numbers are shown as plain integers."""
+    or zero where the spec says 0 means "no attack at all" (``positive``: ε, α, d, c); whole numbers are shown
+    as plain integers."""
     shown = _plain(value) if math.isfinite(value) else str(value)
     if not math.isfinite(value):
         raise ValueError(f"{option}: {param.label} must be a finite number, got {shown}")
     lo, hi = param.minimum, param.maximum
     if param.integer and not lo <= value <= hi:
         raise ValueError(f"{option}: {param.label} must be within {_plain(lo)}…{_plain(hi)}, got {shown}")
-    if param.name in MUST_BE_POSITIVE and value <= 0:
+    if param.positive and value <= 0:
         raise ValueError(f"{option}: {param.label} must be greater than 0, got {shown}")
 
 

@@ -37,13 +37,16 @@ def parse_set(values: Sequence[str] | None) -> dict[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     """Purify each input; the defense is built (and its device checked) before the classifier loads."""
-    from rsdesk.core.defenses import create_defense
+    from rsdesk.core.defenses import create_defense, defense_class
 
     params: dict[str, object] = dict(parse_set(args.set))
     for k in OPTION_PARAMS:
         if getattr(args, k) is not None:
             params[k] = getattr(args, k)
-    defense = create_defense(args.defense, params, dictionary=args.dictionary, device=args.device)
+    takes = defense_class(args.defense).needs_dictionary  # --dictionary is a RegionSparse dictionary
+    defense = create_defense(
+        args.defense, params, file=args.dictionary if takes else None, device=args.device
+    )
     failures = Failures()
     used: set[Path] = set()
     paths = input_files(args.inputs, failures)

@@ -18,10 +18,12 @@ from rsdesk.cli.output import print_error
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
+    from rsdesk.core.models.registry import DEFAULT_CLASSIFIER, FAMILIES
+
     p.add_argument(
         "--classifier",
-        default="efficientnet-lite0",
-        help="efficientnet-lite0 (default, bundled), inception-v3, or torchvision/<arch>",
+        default=DEFAULT_CLASSIFIER,
+        help=f"{DEFAULT_CLASSIFIER} (the default, bundled); any of " + ", ".join(f.hint for f in FAMILIES),
     )
     p.add_argument("--weights", help="weights file (state dict) for classifiers that need one")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, or auto")
@@ -30,7 +32,12 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The parser of the sub-commands (``rsdesk COMMAND ...``)."""
+    """The parser of the sub-commands (``rsdesk COMMAND ...``). The method lists and the attack options come
+    from the core's registries (so building it imports torch: only a command line with a command does)."""
+    from rsdesk.core.attacks import ATTACKS
+    from rsdesk.core.defenses import DEFENSES
+    from rsdesk.core.evaluation.presets import PRESETS
+
     parser = argparse.ArgumentParser(
         prog="rsdesk",
         description="Adversarial attacks and the RegionSparse defense. Without a command, "
@@ -45,14 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("attack", help="craft adversarial examples")
     p.add_argument("inputs", nargs="+", metavar="IMG")
-    p.add_argument("--attack", default="bim", help="fgsm, bim, mifgsm, cw (default bim)")
-    p.add_argument("--eps", type=float, help="L∞ budget in /255 units (FGSM, BIM, MI-FGSM)")
-    p.add_argument("--steps", type=int, help="iterations (BIM, MI-FGSM, CW)")
-    p.add_argument("--alpha", type=float, help="step size in /255 (default ε/steps)")
-    p.add_argument("--decay", type=float, help="MI-FGSM momentum μ (default 1.0)")
-    p.add_argument("--c", type=float, help="CW-L2 constant c")
-    p.add_argument("--kappa", type=float, help="CW-L2 margin κ")
-    p.add_argument("--d", type=float, help="CW-L2: scale δ so that ‖δ‖₂/‖x‖₂ reaches d")
+    attack.add_options(p)  # --attack and one option per parameter of the registered attacks
     p.add_argument("--target", help="target class (index, synset or name) for a targeted attack")
     p.add_argument(
         "--format",
@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--defense",
         default="regionsparse",
-        help="regionsparse (default), jpeg, squeeze, tvm, bilateral, nlm, none",
+        help=f"{', '.join(DEFENSES)} (default regionsparse)",
     )
     p.add_argument(
         "--dictionary",
@@ -85,10 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train-dictionary", help="learn a RegionSparse dictionary from a folder of images")
     p.add_argument("folder", nargs="+", help="folders or image files of benign images")
-    p.add_argument("--h", type=float, default=10.0, help="NLM smoothing strength (0: none)")
-    p.add_argument("--atoms", type=int, default=256)
-    p.add_argument("--patch-size", type=int, default=8)
-    p.add_argument("--patches-per-image", type=int, default=2000)
+    # Named as the training parameters are (dest): their defaults and ranges are the core's TRAINING_PARAMS,
+    # applied when the command runs (importing them here would load the engine for ``--help``).
+    p.add_argument("--h", type=float, help="NLM smoothing strength (0: none)")
+    p.add_argument("--atoms", dest="n_atoms", type=int, help="dictionary size")
+    p.add_argument("--patch-size", type=int, help="patches are b×b×3 pixels")
+    p.add_argument("--patches-per-image", type=int, help="random patches sampled per image")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-normalize", action="store_true", help="skip Patch Normalization (noPN)")
@@ -106,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="accuracy of defenses under attack on labelled images, into a resumable run directory",
     )
     p.add_argument("folder", nargs="+", help="labelled images (labels.csv beside them or synsets in names)")
-    p.add_argument("--attacks", help="comma-separated attacks: fgsm, bim, mifgsm, cw, bpda (default bim)")
+    p.add_argument("--attacks", help=f"comma-separated attacks: {', '.join(ATTACKS)} (default bim)")
     p.add_argument("--attack", help=argparse.SUPPRESS)  # the one-attack spelling of earlier versions
     p.add_argument(
         "--strengths",
@@ -125,8 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--plan",
-        help="a plan file (JSON) or a preset: paper-fig4, paper-fig5, paper-fig8, paper-table2, "
-        "paper-bpda, paper-frontier, paper-all, demo",
+        help=f"a plan file (JSON) or a preset: {', '.join(PRESETS)}",
     )
     p.add_argument(
         "--out", metavar="RUN_DIR", help="run directory (resumed if it exists); default: temporary"

@@ -17,14 +17,13 @@ def run(args: argparse.Namespace) -> int:
     from rsdesk.core.io.datasets import find_images
     from rsdesk.core.io.files import ensure_writable_destination
     from rsdesk.core.sparse.dictionary_file import save_dictionary
-    from rsdesk.core.sparse.training import TrainingConfig, train_dictionary
+    from rsdesk.core.sparse.training import TRAINING_PARAMS, TrainingConfig, train_dictionary
 
     ensure_writable_destination(args.out)
+    # An option left out keeps the spec's default; every one given is range-checked against its spec.
+    given = {p.name: getattr(args, p.name) for p in TRAINING_PARAMS if getattr(args, p.name) is not None}
     cfg = TrainingConfig(
-        h=args.h,
-        patch_size=args.patch_size,
-        patches_per_image=args.patches_per_image,
-        n_atoms=args.atoms,
+        **given,
         normalize=not args.no_normalize,
         seed=args.seed,
         epochs=args.epochs,

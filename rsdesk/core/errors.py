@@ -9,6 +9,8 @@ defined) so that :mod:`rsdesk.core.io.files` can raise the right one without imp
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 #: Errors whose message is already written for a user (no type name needed in front of it).
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError)
 
@@ -34,3 +36,13 @@ def error_text(exc: BaseException) -> str:
     if isinstance(exc, USER_ERRORS) and str(exc):
         return str(exc)
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def problems_text(what: str | None, problems: Sequence[str]) -> str:
+    """One line for a list of problems, the same wherever a list is reported: the problem itself when there
+    is one, else ``N problems (first: …)`` (the rest go to "Details"); ``what`` names where they came from
+    (``Settings: …``). "" when there are none."""
+    if not problems:
+        return ""
+    text = problems[0] if len(problems) == 1 else f"{len(problems)} problems (first: {problems[0]})"
+    return f"{what}: {text}" if what else text

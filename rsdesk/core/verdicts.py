@@ -81,17 +81,34 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class PerturbationStats:
+    """One image's perturbation, as the panels and the export show it."""
+
     l2: float  # ‖δ‖₂ in [0, 1] pixel units
     linf: float  # max |δ| in /255 units
     d: float  # ‖δ‖₂ / ‖x‖₂
 
 
+def batch_perturbation_stats(
+    original: np.ndarray, adversarial: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per image of a batch (leading axis; any layout after it): ``(l2, linf, d)`` of ``adversarial −
+    original`` in float64 — ‖δ‖₂ in [0, 1] pixel units, max |δ| in /255 units, ‖δ‖₂ / ‖x‖₂.
+
+    The one definition of these numbers: an attack's outcome, the evaluation's results.csv and the window's
+    panels all measure with it, so they agree to the last digit."""
+    x = np.asarray(original, np.float64)
+    x = x.reshape(len(x), -1)
+    delta = np.asarray(adversarial, np.float64).reshape(len(x), -1) - x
+    l2 = np.linalg.norm(delta, axis=1)
+    linf = np.abs(delta).max(axis=1, initial=0.0) * 255.0
+    d = l2 / np.maximum(np.linalg.norm(x, axis=1), 1e-12)
+    return l2, linf, d
+
+
 def perturbation_stats(original: np.ndarray, adversarial: np.ndarray) -> PerturbationStats:
-    """L2 / L∞ / relative d of ``adversarial − original`` (same units as the core's AttackOutcome)."""
-    delta = np.asarray(adversarial, np.float64) - np.asarray(original, np.float64)
-    l2 = float(np.linalg.norm(delta))
-    norm = float(np.linalg.norm(np.asarray(original, np.float64)))
-    return PerturbationStats(l2, float(np.abs(delta).max(initial=0.0)) * 255.0, l2 / max(norm, 1e-12))
+    """L2 / L∞ / relative d of one image (:func:`batch_perturbation_stats` on a batch of one)."""
+    l2, linf, d = batch_perturbation_stats(np.asarray(original)[None], np.asarray(adversarial)[None])
+    return PerturbationStats(float(l2[0]), float(linf[0]), float(d[0]))
 
 
 def verdict_story(adversarial: Verdict, purified: Verdict | None = None) -> str:

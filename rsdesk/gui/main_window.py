@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from rsdesk import __version__
+from rsdesk.core.errors import problems_text
 from rsdesk.core.io.assets import sample_image_paths
 from rsdesk.gui.actions import Actions, install_menus
 from rsdesk.gui.dialogs import files
@@ -231,10 +232,9 @@ class MainWindow(FileDropTarget, QMainWindow):
         self.messages.show_message(kind, text, details)
 
     def notify_all(self, kind: str, items: list[str], what: str) -> None:
-        if len(items) == 1:
-            self.notify(kind, f"{what}: {items[0]}")
-        elif items:
-            self.notify(kind, f"{what}: {len(items)} problems (first: {items[0]})", "\n".join(items))
+        """One message for a list of problems (the whole list in its details when there are several)."""
+        if items:
+            self.notify(kind, problems_text(what, items), "\n".join(items) if len(items) > 1 else "")
 
     # ----- images ---------------------------------------------------------------------------------------
     def import_paths(self, paths: list[Path], select: bool = False, announce: bool = True) -> None:

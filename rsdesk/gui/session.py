@@ -15,9 +15,9 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QWidget
 
-from rsdesk.core.errors import DictionaryError
+from rsdesk.core.errors import DictionaryError, problems_text
 from rsdesk.core.io.assets import default_dictionary_path
-from rsdesk.core.models.classifier import classifier_spec
+from rsdesk.core.models import classifier_spec
 from rsdesk.core.sparse.dictionary_file import Dictionary, load_dictionary, save_dictionary
 from rsdesk.gui.models.evaluation import EvaluationResults
 from rsdesk.gui.models.gallery import GalleryModel
@@ -97,10 +97,8 @@ class Session(QObject):
             self.load_classifier()
 
     def _report(self, kind: str, items: list[str], what: str) -> None:
-        if len(items) == 1:
-            self.message.emit(kind, f"{what}: {items[0]}", "")
-        elif items:
-            self.message.emit(kind, f"{what}: {len(items)} problems (first: {items[0]})", "\n".join(items))
+        if items:
+            self.message.emit(kind, problems_text(what, items), "\n".join(items) if len(items) > 1 else "")
 
     def input_size(self) -> int:
         model = self.state.classifier

@@ -101,3 +101,25 @@ def test_bad_training_options_are_named_before_the_images_are_read(capsys, tmp_p
     code = main(["train-dictionary", str(tmp_path / "nothing"), "--h", "nan", "--out", out])
     assert code == 2
     assert error_lines(capsys.readouterr().err) == ["error: h must be within 0…100, got nan"]
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--patch-size", "40"], "error: patch size must be 2…32, got 40"),
+        (["--atoms", "5000"], "error: atoms must be 2…4096, got 5000"),
+        (["--patches-per-image", "0"], "error: patches per image must be 1…10000000, got 0"),
+    ],
+)
+def test_training_options_are_checked_against_the_core_training_specs(capsys, tmp_path, option, message):
+    out = str(tmp_path / "d.npz")
+    assert main(["train-dictionary", str(tmp_path / "nothing"), *option, "--out", out]) == 2
+    assert error_lines(capsys.readouterr().err) == [message]
+
+
+def test_options_left_out_take_the_core_training_defaults():
+    from rsdesk.cli.router import build_parser
+    from rsdesk.core.sparse.training import TRAINING_PARAMS
+
+    args = build_parser().parse_args(["train-dictionary", "x", "--out", "d.npz"])
+    assert all(getattr(args, p.name) is None for p in TRAINING_PARAMS)  # the specs' defaults apply at run

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import torch
 from conftest import make_tiny_classifier
+from file_helpers import _finishes, posix_only
 from numpy.lib import format as npformat
-from test_files import _finishes, posix_only
 
 from rsdesk.core.errors import ClassifierError, DictionaryError, ImageError
 from rsdesk.core.io.assets import sample_image_paths

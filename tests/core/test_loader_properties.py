@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from file_helpers import _finishes
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from numpy.lib import format as npformat
 from PIL import Image
-from test_files import _finishes
 
 from rsdesk.core.errors import USER_ERRORS
 from rsdesk.core.io.images import load_image

@@ -38,3 +38,26 @@ def test_metrics():
     assert psnr(a, b) == pytest.approx(10 * np.log10(1 / ((8 / 255) ** 2 / 192)), rel=1e-4)
     amp, gain = amplify_difference(b, a)
     assert amp[0, 0, 0] == pytest.approx(1.0) and amp[1, 1, 1] == pytest.approx(0.5) and gain > 1
+
+
+def test_batch_perturbation_stats_is_the_single_image_rule_per_image():
+    from rsdesk.core.verdicts import batch_perturbation_stats
+
+    rng = np.random.default_rng(0)
+    x = rng.random((3, 6, 6, 3), dtype=np.float32)
+    adv = np.clip(x + rng.normal(0, 0.02, x.shape).astype(np.float32), 0, 1)
+    adv[2] = x[2]  # an unperturbed image: all zeros
+    l2, linf, d = batch_perturbation_stats(x, adv)
+    assert l2.dtype == linf.dtype == d.dtype == np.float64 and l2.shape == (3,)
+    for i in range(3):
+        s = perturbation_stats(x[i], adv[i])
+        assert (s.l2, s.linf, s.d) == pytest.approx((l2[i], linf[i], d[i]), rel=1e-12)
+        delta = adv[i].astype(np.float64) - x[i]
+        assert linf[i] == pytest.approx(np.abs(delta).max() * 255)
+        assert d[i] == pytest.approx(np.sqrt((delta**2).sum() / (x[i].astype(np.float64) ** 2).sum()))
+    assert (l2[2], linf[2], d[2]) == (0.0, 0.0, 0.0)
+    # any layout after the leading axis (the attacks measure B×3×H×W, the evaluation B×H×W×3)
+    chw = batch_perturbation_stats(x.transpose(0, 3, 1, 2), adv.transpose(0, 3, 1, 2))
+    assert np.allclose(chw, (l2, linf, d), rtol=1e-12)
+    # a black image has no relative size: d does not divide by zero
+    assert np.isfinite(batch_perturbation_stats(np.zeros((1, 4)), np.full((1, 4), 0.1))[2]).all()

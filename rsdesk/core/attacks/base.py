@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from rsdesk.core.models.classifier import Classifier
 from rsdesk.core.params import Param, format_params, resolve_params
 from rsdesk.core.progress import CancelFn, ProgressFn, check_cancel, report
-from rsdesk.core.verdicts import attack_success
+from rsdesk.core.verdicts import attack_success, batch_perturbation_stats
 
 
 @dataclass
@@ -111,7 +111,8 @@ class Attack(ABC):
     single_step: ClassVar[bool] = False
     #: crafted through the defense (takes ``purify=``), so its result depends on the defense
     defense_aware: ClassVar[bool] = False
-    #: the parameters a one-line summary shows, in order (default: the strength, then ``MAIN_PARAMS``)
+    #: the parameters a one-line summary shows, in order (default: the strength, then every parameter with
+    #: a ``brief``, in ``PARAMS`` order)
     SUMMARY: ClassVar[tuple[str, ...] | None] = None
 
     def __init_subclass__(cls, **kwargs: object) -> None:
@@ -133,7 +134,7 @@ class Attack(ABC):
         The strength is written by its kind; every other parameter by its :attr:`Param.brief` (those without
         one, and unset optional ones, are left out)."""
         specs = {p.name: p for p in cls.PARAMS}
-        names = cls.SUMMARY or (cls.strength.param, *(n for n in cls.MAIN_PARAMS if n != cls.strength.param))
+        names = cls.SUMMARY or (cls.strength.param, *(p.name for p in cls.PARAMS if p.brief))
         parts = []
         for name in names:
             value = values.get(name)
@@ -219,10 +220,7 @@ def _outcomes(
     predicted: torch.Tensor,
     iters: int,
 ) -> list[AttackOutcome]:
-    delta = (adv - x).flatten(1)
-    l2 = delta.norm(dim=1)
-    d = l2 / x.flatten(1).norm(dim=1).clamp_min(1e-12)
-    linf = delta.abs().amax(dim=1) * 255.0
+    l2, linf, d = batch_perturbation_stats(x.detach().cpu().numpy(), adv.detach().cpu().numpy())
     out = []
     for i in range(x.shape[0]):
         t = None if tgt is None else int(tgt[i])

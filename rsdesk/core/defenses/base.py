@@ -4,15 +4,18 @@ purified image and any intermediates the panels show) and :class:`NoDefense`, th
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from rsdesk.core.params import Param, format_params, resolve_params
 from rsdesk.core.progress import CancelFn, ProgressFn, report
 from rsdesk.core.sparse.dictionary_file import Dictionary
+
+#: The learned file that is a RegionSparse dictionary: its option, keyword and plan key.
+DICTIONARY_OPTION = "dictionary"
 
 
 @dataclass
@@ -25,6 +28,25 @@ class DefenseResult:
     sparse_coded: np.ndarray | None = None
     background: np.ndarray | None = None
     info: dict[str, float | str | bool] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LearnedFile:
+    """The file a learned defense is built from (RegionSparse's dictionary; a learned purifier's weights),
+    declared as the defense's trait :attr:`Defense.learned_file`. The plan (its entry's key), the plan's
+    checks, the builder, :func:`~rsdesk.core.defenses.create_defense` and the evaluation's workers read it,
+    so a learned defense is its module and its registry line like any other."""
+
+    #: the constructor's keyword and the plan entry's key (``"dictionary"``)
+    option: str
+    #: how a message names it
+    title: str
+    #: words a plan may give instead of a file (bundled files, ablations)
+    names: tuple[str, ...] = ()
+    #: the word for the default file (the same as giving none)
+    default_name: str | None = None
+    #: a plan's value (a name, a file, None for the default) → what the constructor takes
+    resolve: Callable[[Any], Any] = field(default=lambda value: value, repr=False)
 
 
 def _with_params(title: str, values: Mapping[str, object]) -> str:
@@ -47,7 +69,10 @@ class Defense(ABC):
     MAIN_PARAMS: ClassVar[tuple[str, ...]] = ()
     #: whether repeated calls on the same input can differ (EOT matters for these)
     randomized: ClassVar[bool] = False
-    #: whether it needs a RegionSparse dictionary (``dictionary=`` and ``device=`` in the constructor)
+    #: the file it is built from (its constructor also takes ``device=``); None: parameters only
+    learned_file: ClassVar[LearnedFile | None] = None
+    #: its learned file is a RegionSparse dictionary (the window's Dictionary menu and ``--dictionary``
+    #: supply it); derived from :attr:`learned_file`
     needs_dictionary: ClassVar[bool] = False
     #: the "no defense" row: returns its input (the window's D toggle, not a menu entry)
     identity: ClassVar[bool] = False
@@ -56,6 +81,7 @@ class Defense(ABC):
         super().__init_subclass__(**kwargs)
         if "short_title" not in cls.__dict__:
             cls.short_title = cls.title
+        cls.needs_dictionary = cls.learned_file is not None and cls.learned_file.option == DICTIONARY_OPTION
 
     def __init__(self, **values: object) -> None:
         self.values = resolve_params(self.PARAMS, values, self.title)

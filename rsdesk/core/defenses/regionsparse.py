@@ -9,19 +9,65 @@ from pathlib import Path
 
 import torch
 
-from rsdesk.core.defenses.base import Defense, DefenseResult
-from rsdesk.core.io.assets import default_dictionary_path
+from rsdesk.core.defenses.base import DICTIONARY_OPTION, Defense, DefenseResult, LearnedFile
+from rsdesk.core.io.assets import ABLATION_DICTIONARIES, bundled_dictionary_path, default_dictionary_path
 from rsdesk.core.params import Param
 from rsdesk.core.progress import check_cancel
-from rsdesk.core.sparse.dictionary_file import Dictionary, load_dictionary
+from rsdesk.core.sparse.dictionary_file import Dictionary, load_dictionary, random_dictionary
 from rsdesk.core.sparse.purifier import RegionSparse, RegionSparseParams
 
 _RS = RegionSparseParams()
 
+#: A plan's word for the bundled default dictionary (giving no dictionary at all means the same).
+BUNDLED_DICTIONARY = "bundled"
+#: ``dictionary=RANDOM``: Gaussian unit-norm atoms instead of a trained dictionary (the paper's noTR).
+RANDOM_DICTIONARY = "random"
+#: The bundled dictionaries a plan's defense entry may name instead of a file: the default and the ablations.
+BUNDLED_DICTIONARY_NAMES = (BUNDLED_DICTIONARY, *ABLATION_DICTIONARIES)
+#: Every name a plan's defense entry may give instead of a dictionary file: the bundled ones and noTR's.
+NAMED_DICTIONARIES = (*BUNDLED_DICTIONARY_NAMES, RANDOM_DICTIONARY)
+
+
+def is_dictionary_name(value: object) -> bool:
+    """Whether a plan's dictionary value is one of :data:`NAMED_DICTIONARIES` rather than a file."""
+    return isinstance(value, str) and value in NAMED_DICTIONARIES
+
+
+def dictionary_source(value: str | os.PathLike[str] | None) -> Path | str | None:
+    """Which dictionary a plan's dictionary value means, so the evaluation, its
+    provenance and its titles read a name the same way: None for the bundled default (None or
+    ``"bundled"``), :data:`RANDOM_DICTIONARY` for noTR, a bundled ablation's file for its name, else the
+    value as a file path. Exact names only; nothing is read."""
+    if value is None or value == BUNDLED_DICTIONARY:
+        return None
+    if value == RANDOM_DICTIONARY:
+        return RANDOM_DICTIONARY
+    if isinstance(value, str) and value in ABLATION_DICTIONARIES:
+        return bundled_dictionary_path(value)
+    return Path(value)
+
+
+DictionarySource = Dictionary | str | os.PathLike[str] | None
+
+
+def _dictionary_argument(value: DictionarySource) -> Dictionary | Path | None:
+    """A loaded dictionary as it is; noTR's name → random atoms; any other name or file → its path (None:
+    the bundled default)."""
+    if isinstance(value, Dictionary):
+        return value
+    source = dictionary_source(value)
+    return random_dictionary() if source == RANDOM_DICTIONARY else source  # type: ignore[return-value]
+
+
+#: RegionSparse's learned file: the dictionary (a loaded one, a file, or one of the bundled names).
+DICTIONARY_FILE = LearnedFile(
+    DICTIONARY_OPTION, "dictionary", NAMED_DICTIONARIES, BUNDLED_DICTIONARY, _dictionary_argument
+)
+
 
 class RegionSparseDefense(Defense):
     name, title = "regionsparse", "RegionSparse"
-    needs_dictionary = True
+    learned_file = DICTIONARY_FILE
     MAIN_PARAMS = ("k", "theta", "stride")
     PARAMS = (
         Param(

@@ -1,7 +1,8 @@
 """The evaluation engine (Qt-free): plans, the run directory, the driver and its executors, the summary.
 
 :func:`run_evaluation` is the one entry point the command line (``rsdesk evaluate``), the GUI's Evaluate tab
-and the benchmarks call. The run directory's layout is described in :mod:`.rundir`.
+and the benchmarks call. The run directory's layout is described in :mod:`.rundir`, its plan.json (the run's
+provenance) in :mod:`.manifest`.
 """
 
 from __future__ import annotations
@@ -10,20 +11,15 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from rsdesk.core.evaluation.engine import Evaluation, LocalExecutor, collect_images
+from rsdesk.core.evaluation.manifest import describe_run, open_run
 from rsdesk.core.evaluation.parsing import parse_plan
 from rsdesk.core.evaluation.plan import Plan, PlanError
 from rsdesk.core.evaluation.presets import PRESETS, load_plan_file, preset
-from rsdesk.core.evaluation.rundir import (
-    COLUMNS,
-    ImageItem,
-    RunDirectory,
-    RunDirError,
-    describe_run,
-    open_run,
-)
+from rsdesk.core.evaluation.rundir import COLUMNS, ImageItem, RunDirectory, RunDirError
 from rsdesk.core.evaluation.summary import summarize, wilson
 from rsdesk.core.evaluation.worker import WorkerConfig
 from rsdesk.core.io.datasets import PathLike
+from rsdesk.core.models import DEFAULT_CLASSIFIER
 from rsdesk.core.progress import CancelFn, ProgressFn
 
 __all__ = [
@@ -50,7 +46,7 @@ def run_evaluation(
     images: Iterable[PathLike] | list[ImageItem],
     out: PathLike,
     *,
-    classifier: str = "efficientnet-lite0",
+    classifier: str = DEFAULT_CLASSIFIER,
     weights: str | None = None,
     device: str = "cpu",
     limit: int | None = None,

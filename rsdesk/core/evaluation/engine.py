@@ -20,8 +20,8 @@ from rsdesk.core.evaluation.parsing import parse_plan
 from rsdesk.core.evaluation.rundir import ImageItem, RunDirectory, row_key
 from rsdesk.core.evaluation.worker import Unit, UnitResult, Worker, WorkerConfig
 from rsdesk.core.io.datasets import LabelLookup, PathLike, find_images
-from rsdesk.core.io.images import load_image, resize_center_crop
-from rsdesk.core.models.classifier import classifier_spec
+from rsdesk.core.io.images import load_image
+from rsdesk.core.models import classifier_spec
 from rsdesk.core.progress import CancelFn, ProgressFn, check_cancel, report
 
 #: rough cost of judging one image through one defense (purify + classify), in attacked image-iterations
@@ -106,7 +106,7 @@ class Evaluation:
         self.run_json = run_json
         self.plan = parse_plan(run_json["plan"])
         self.images = [ImageItem(i["id"], i["path"], int(i["true_index"])) for i in run_json["images"]]
-        self.size = classifier_spec(run_json["classifier"]["name"]).input_size
+        self.spec = classifier_spec(run_json["classifier"]["name"])
         self.out = out
         self.executor = executor
         self.progress = progress
@@ -167,9 +167,7 @@ class Evaluation:
 
     # ----- units ------------------------------------------------------------------------------------
     def _load(self, items: Sequence[ImageItem]) -> np.ndarray:
-        return np.stack([resize_center_crop(load_image(Path(i.path)), self.size) for i in items]).astype(
-            np.float32
-        )
+        return np.stack([self.spec.prepare(load_image(Path(i.path))) for i in items]).astype(np.float32)
 
     def _clean_units(self) -> list[tuple[list[ImageItem], list[str]]]:
         clean = self._clean()

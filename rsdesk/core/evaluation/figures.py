@@ -1,10 +1,10 @@
 """The figures of an evaluation run, drawn from its ``summary.json`` alone so they can be redrawn any time.
 
 Three kinds, after the paper: accuracy-vs-strength curves (Fig. 5), grouped bars for ablations and transfer
-(Figs. 4 and 8), and a clean-vs-robust frontier over a defense's knob. The numbers each figure plots come
-from small pure helpers (:func:`curve_series`, :func:`bar_series`, :func:`frontier_series`) so tests check
-the data, not pixels. Matplotlib is imported lazily (the app starts without it) and only through its object
-API with the Agg canvas: no pyplot, no global state, safe in a worker thread.
+(Figs. 4 and 8), and a clean-vs-robust frontier over a defense's knob. The numbers each figure plots, and
+their colours, come from :mod:`.series` (pure, shared with the GUI's live curves); this module draws them.
+Matplotlib is imported lazily (the app starts without it) and only through its object API with the Agg
+canvas: no pyplot, no global state, safe in a worker thread.
 """
 
 from __future__ import annotations
@@ -13,181 +13,22 @@ import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
+from rsdesk.core.evaluation.series import (
+    IDENTITY_COLOUR,
+    bar_series,
+    curve_series,
+    curve_strengths,
+    defense_styles,
+    frontier_series,
+    group_colours,
+    is_identity,
+    knob_label,
+)
 from rsdesk.core.io.files import atomic_write
 
 DPI = 150
-#: Colours for defense groups in order of first appearance (tab10 without its grey, kept for "no defense").
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf")
-IDENTITY_COLOUR = "#404040"
-MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
-#: How a defense's knob reads next to a point ("K 4", "q 30").
-
-
-class CurvePoint(NamedTuple):
-    """One point of a curve: strength (0 is clean) and accuracy with its CI, in percent."""
-
-    strength: float
-    acc: float
-    lo: float
-    hi: float
-
-
-class BarGroup(NamedTuple):
-    """One group of bars: an attack at one strength; per defense (acc, lo, hi) and clean accuracy, in %."""
-
-    attack: str
-    strength: float
-    bars: dict[str, tuple[float, float, float]]
-    clean: dict[str, float]
-
-
-class FrontierPoint(NamedTuple):
-    """One defense setting: clean accuracy (x) against robust accuracy (y), each with its CI, in percent."""
-
-    defense: str
-    label: str
-    knob_value: float | None
-    x: float
-    x_lo: float
-    x_hi: float
-    y: float
-    y_lo: float
-    y_hi: float
-
-
-def _cell_index(summary: Mapping[str, Any]) -> dict[tuple[str, float, str], tuple[float, float, float]]:
-    """Usable cells by (attack, strength, defense) in percent; cells with n = 0 or no accuracy left out."""
-    index: dict[tuple[str, float, str], tuple[float, float, float]] = {}
-    for cell in summary.get("cells", ()):
-        acc = cell.get("accuracy")
-        if not cell.get("n") or acc is None or not math.isfinite(float(acc)):
-            continue
-        lo, hi = cell.get("ci_low"), cell.get("ci_high")
-        lo = acc if lo is None or not math.isfinite(float(lo)) else lo
-        hi = acc if hi is None or not math.isfinite(float(hi)) else hi
-        key = (str(cell["attack"]), float(cell["strength"]), str(cell["defense"]))
-        index[key] = (100.0 * float(acc), 100.0 * float(lo), 100.0 * float(hi))
-    return index
-
-
-def _strengths(experiment: Mapping[str, Any], attack: str) -> list[float]:
-    values = {0.0, *(float(s) for s in experiment.get("strengths", {}).get(attack, ()))}
-    return sorted(values)
-
-
-def _main_strength(experiment: Mapping[str, Any], attack: str) -> float:
-    """The strength a bar group stands for: the experiment's first non-zero one (0, clean, when none)."""
-    return next((float(s) for s in experiment.get("strengths", {}).get(attack, ()) if float(s) != 0), 0.0)
-
-
-def curve_series(
-    summary: Mapping[str, Any], experiment: Mapping[str, Any], attack: str
-) -> dict[str, list[CurvePoint]]:
-    """Per defense (experiment order), the points of its curve under ``attack`` by rising strength.
-
-    Missing cells (a run still going) are skipped; a defense with no point at all is left out.
-    """
-    index = _cell_index(summary)
-    series: dict[str, list[CurvePoint]] = {}
-    for defense in experiment.get("defenses", ()):
-        points = [
-            CurvePoint(s, *index[(attack, s, defense)])
-            for s in _strengths(experiment, attack)
-            if (attack, s, defense) in index
-        ]
-        if points:
-            series[defense] = points
-    return series
-
-
-def bar_series(summary: Mapping[str, Any], experiment: Mapping[str, Any]) -> list[BarGroup]:
-    """One group per attack of the experiment at its main strength; missing cells simply have no bar."""
-    index = _cell_index(summary)
-    groups = []
-    for attack in experiment.get("attacks", ()):
-        strength = _main_strength(experiment, attack)
-        bars, clean = {}, {}
-        for defense in experiment.get("defenses", ()):
-            if (attack, strength, defense) in index:
-                bars[defense] = index[(attack, strength, defense)]
-            if (attack, 0.0, defense) in index:
-                clean[defense] = index[(attack, 0.0, defense)][0]
-        groups.append(BarGroup(attack, strength, bars, clean))
-    return groups
-
-
-def knob_label(defense: Mapping[str, Any]) -> str:
-    """How one setting of a defense reads beside its point: "K 4", "q 30", or its title if it has no knob."""
-    knob, value = defense.get("knob"), defense.get("knob_value")
-    if defense.get("identity"):
-        return "no defense"
-    if not knob or value is None:
-        return str(defense.get("title", "?"))
-    return f"{defense.get('knob_symbol') or knob} {value:g}"
-
-
-def frontier_series(
-    summary: Mapping[str, Any], experiment: Mapping[str, Any]
-) -> dict[str, list[FrontierPoint]]:
-    """Per defense group, its settings as (clean, robust) points in knob order, for the frontier attack.
-
-    A setting needs both its clean cell and its attacked cell; otherwise it is skipped.
-    """
-    frontier = experiment.get("frontier") or {}
-    attack, strength = str(frontier.get("attack", "")), float(frontier.get("strength", 0))
-    index, defenses = _cell_index(summary), summary.get("defenses", {})
-    series: dict[str, list[FrontierPoint]] = {}
-    for key in experiment.get("defenses", ()):
-        info = defenses.get(key, {})
-        clean, robust = index.get((attack, 0.0, key)), index.get((attack, strength, key))
-        if clean is None or robust is None:
-            continue
-        value = info.get("knob_value")
-        point = FrontierPoint(key, knob_label(info), None if value is None else float(value), *clean, *robust)
-        series.setdefault(_group(summary, key), []).append(point)
-    for points in series.values():
-        points.sort(key=lambda p: (p.knob_value is not None, p.knob_value or 0.0))
-    return series
-
-
-def _group(summary: Mapping[str, Any], defense: str) -> str:
-    return str(summary.get("defenses", {}).get(defense, {}).get("group") or defense)
-
-
-def _is_identity(summary: Mapping[str, Any], defense: str) -> bool:
-    info = summary.get("defenses", {}).get(defense, {})
-    return bool(info.get("identity"))
-
-
-def group_colours(summary: Mapping[str, Any]) -> dict[str, Any]:
-    """Colour per defense group, from the palette in order of first appearance, so every figure agrees."""
-    groups = dict.fromkeys(
-        _group(summary, k) for k in summary.get("defenses", {}) if not _is_identity(summary, k)
-    )
-    return {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(groups)}
-
-
-def defense_styles(summary: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Line style per defense, the same in every figure of a run: its group's colour, shaded dark to light
-    and with its own marker for settings in knob order inside a group; "no defense" grey and dotted.
-    """
-    defenses, colours = summary.get("defenses", {}), group_colours(summary)
-    styles = {k: {"color": IDENTITY_COLOUR, "linestyle": ":", "marker": "o"} for k in defenses}
-    for group, base in colours.items():
-        keys = [k for k in defenses if _group(summary, k) == group and not _is_identity(summary, k)]
-        keys.sort(key=lambda k: float(defenses[k].get("knob_value") or 0.0))
-        for i, key in enumerate(keys):
-            t = 0.5 if len(keys) == 1 else i / (len(keys) - 1)  # a lone setting keeps the palette colour
-            styles[key] = {"color": _shade(base, 0.6 * t - 0.3), "linestyle": "-", "marker": MARKERS[i % 8]}
-    return styles
-
-
-def _shade(colour: str, amount: float) -> tuple[float, ...]:
-    """Darken (amount < 0) or lighten (amount > 0) a hex colour by mixing it with black or white."""
-    target = 1.0 if amount > 0 else 0.0
-    return tuple((c := int(colour[i : i + 2], 16) / 255) + abs(amount) * (target - c) for i in (1, 3, 5))
 
 
 def _style(styles: Mapping[str, dict[str, Any]], key: str) -> dict[str, Any]:
@@ -267,7 +108,7 @@ def _draw_curves(summary: Mapping[str, Any], experiment: Mapping[str, Any], styl
             (line,) = ax.plot(xs, [p.acc for p in points], **st, linewidth=2, markersize=6, label=label)
             ax.fill_between(xs, [p.lo for p in points], [p.hi for p in points], color=st["color"], alpha=0.15)
             handles.setdefault(defense, line)
-        ticks = _strengths(experiment, attack)
+        ticks = curve_strengths(experiment, attack)
         ax.set_xticks(ticks, ["clean" if s == 0 else f"{s:g}" for s in ticks])
         ax.tick_params(axis="x", rotation=45 if len(ticks) > 7 else 0)
         ax.set_title(_attack_title(summary, attack), fontsize=12)
@@ -294,7 +135,7 @@ def _draw_bars(summary: Mapping[str, Any], experiment: Mapping[str, Any], styles
         shown = [(i + offset, g.bars[defense]) for i, g in enumerate(groups) if defense in g.bars]
         acc = [v[0] for _, v in shown]
         err = [[a - v[1] for a, (_, v) in zip(acc, shown)], [v[2] - a for a, (_, v) in zip(acc, shown)]]
-        hatch = "//" if _is_identity(summary, defense) else None
+        hatch = "//" if is_identity(summary, defense) else None
         label, colour = _title(summary, "defenses", defense), _style(styles, defense)["color"]
         look = {"color": colour, "label": label, "hatch": hatch, "edgecolor": "white" if hatch else None}
         bars = (
@@ -324,7 +165,7 @@ def _draw_frontier(summary: Mapping[str, Any], experiment: Mapping[str, Any], st
     ax = fig.add_subplot()
     series, colours = frontier_series(summary, experiment), group_colours(summary)
     for group, pts in series.items():
-        identity = all(_is_identity(summary, p.defense) for p in pts)
+        identity = all(is_identity(summary, p.defense) for p in pts)
         colour = IDENTITY_COLOUR if identity else colours.get(group, "black")
         ax.errorbar([p.x for p in pts], [p.y for p in pts],
                     xerr=[[p.x - p.x_lo for p in pts], [p.x_hi - p.x for p in pts]],

@@ -14,7 +14,6 @@ from rsdesk.core.attacks.base import RELATIVE_L2, RESCALED
 from rsdesk.core.defenses import DEFENSES, defense_class
 from rsdesk.core.evaluation.plan import (
     KINDS,
-    NAMED_DICTIONARIES,
     PLAN_FORMAT,
     PROTOCOLS,
     THREATS,
@@ -99,17 +98,23 @@ def _attack_entry(key: str, spec: Mapping[str, Any]) -> AttackEntry:
     )
 
 
+def _file_options() -> dict[str, str]:
+    """Every learned file's plan key → how it is named, over the registered defenses."""
+    return {c.learned_file.option: c.learned_file.title for c in DEFENSES.values() if c.learned_file}
+
+
 def _defense_entries(key: str, spec: Mapping[str, Any]) -> list[DefenseEntry]:
     where = f"defense {key!r}"
     cls = _checked(where, defense_class, str(spec.get("defense", key)))
     params = dict(spec.get("params") or {})
-    dictionary = spec.get("dictionary")
-    if dictionary is not None and not cls.needs_dictionary:
-        raise PlanError(f"{where}: {cls.title} takes no dictionary")
-    named = dictionary in (None, *NAMED_DICTIONARIES)
-    if cls.needs_dictionary and not named and not Path(dictionary).is_file():
-        choices = ", ".join(NAMED_DICTIONARIES)
-        raise PlanError(f"{where}: dictionary {dictionary!r} is neither a file nor one of {choices}")
+    learned = cls.learned_file
+    for option, title in _file_options().items():
+        if spec.get(option) is not None and (learned is None or learned.option != option):
+            raise PlanError(f"{where}: {cls.title} takes no {title}")
+    file = spec.get(learned.option) if learned is not None else None
+    if learned is not None and file is not None and file not in learned.names and not Path(file).is_file():
+        choices = ", ".join(learned.names)
+        raise PlanError(f"{where}: {learned.title} {file!r} is neither a file nor one of {choices}")
     sweep = spec.get("sweep") or {}
     if len(sweep) > 1:
         raise PlanError(f"{where}: sweep one knob at a time")
@@ -134,7 +139,7 @@ def _defense_entries(key: str, spec: Mapping[str, Any]) -> list[DefenseEntry]:
                 key=_check_key(vkey, "defense"),
                 name=cls.name,
                 params=dict(resolved),
-                dictionary=dictionary,
+                file=file,
                 group=str(spec.get("group") or key),
                 knob=knob,
                 knob_value=None if knob is None else float(resolved[knob]),

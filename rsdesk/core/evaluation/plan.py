@@ -20,15 +20,14 @@ from typing import Any
 
 from rsdesk.core.attacks import attack_class
 from rsdesk.core.attacks.base import RELATIVE_L2, RESCALED, Strength
-from rsdesk.core.defenses import RANDOM_DICTIONARY, defense_class
+from rsdesk.core.defenses import defense_class
+from rsdesk.core.defenses.base import DICTIONARY_OPTION
 
 #: The plan file's format: written into every plan.json, checked on read (a plan without it is format 1).
 PLAN_FORMAT = 1
 THREATS = ("graybox", "transfer", "aware")
 KINDS = ("curves", "bars", "frontier", "table")
 PROTOCOLS = ("correct-only", "all")
-#: Dictionaries a defense entry may name instead of a file (the bundled ones, and noTR's random atoms).
-NAMED_DICTIONARIES = ("bundled", "noIS", "noPN", RANDOM_DICTIONARY)
 
 
 class PlanError(ValueError):
@@ -100,7 +99,8 @@ class DefenseEntry:
     key: str
     name: str
     params: dict[str, Any]
-    dictionary: str | None = None  # None: bundled; a name of NAMED_DICTIONARIES or a file
+    #: the value of its learned file (RegionSparse: its dictionary): None for the default, a name or a file
+    file: str | None = None
     group: str = ""
     knob: str | None = None
     knob_value: float | None = None
@@ -114,6 +114,11 @@ class DefenseEntry:
     def identity(self) -> bool:
         """The undefended model's row."""
         return defense_class(self.name).identity
+
+    @property
+    def dictionary(self) -> str | None:
+        """Its learned file where that is a RegionSparse dictionary (None: the bundled one, or none)."""
+        return self.file if defense_class(self.name).needs_dictionary else None
 
     @property
     def knob_symbol(self) -> str | None:
@@ -130,13 +135,15 @@ class DefenseEntry:
             return f"{base} {self.knob} {self.knob_value:g}"
         if self.key != self.name:
             return f"{base} · {self.key}"
-        if self.dictionary not in (None, "bundled"):
-            named = self.dictionary in NAMED_DICTIONARIES
-            base += f" [{self.dictionary if named else Path(str(self.dictionary)).stem}]"
+        learned = defense_class(self.name).learned_file
+        if learned is not None and self.file not in (None, learned.default_name):  # not the default file
+            base += f" [{self.file if self.file in learned.names else Path(str(self.file)).stem}]"
         return base
 
     def as_dict(self) -> dict[str, Any]:
-        out = {"defense": self.name, "params": self.params, "dictionary": self.dictionary}
+        learned = defense_class(self.name).learned_file
+        option = learned.option if learned is not None else DICTIONARY_OPTION  # plan.json's shape of old
+        out = {"defense": self.name, "params": self.params, option: self.file}
         if self.knob is not None:  # one point of a sweep: plan.json keeps its place on the frontier
             out.update(group=self.group, knob=self.knob)
         return out

@@ -1,6 +1,7 @@
 """Where plans come from besides the command line's options: plan files, and the paper's grids as presets
 (``--plan paper-fig5`` …). A preset is plain plan JSON, the same a user's file holds, so
-``rsdesk evaluate --plan paper-fig4 --out R`` and R/plan.json show exactly what ran.
+``rsdesk evaluate --plan paper-fig4 --out R`` and R/plan.json show exactly what ran. Its attack entries and
+keys come from the one plan builder (:mod:`rsdesk.core.evaluation.builder`), as the options' and the form's.
 
 Strengths are the paper's: L∞ ε ∈ [2, 22] (/255) for FGSM and BIM, relative L2 distance d ∈ [0.01, 0.2] for
 CW-L2 and MI-FGSM (the paper scales MI-FGSM's perturbation to d as it does CW-L2's).
@@ -13,6 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from rsdesk.core.attacks.base import RELATIVE_L2
+from rsdesk.core.evaluation.builder import attack_key, attack_spec
 from rsdesk.core.evaluation.plan import PlanError
 
 LINF_FIG5 = [2, 6, 10, 14, 18, 22]
@@ -24,10 +27,10 @@ DEFAULT_SOURCE = "efficientnet-lite2"
 
 #: CW-L2 as the paper ran it (κ = 0, c = 0.1), with the step budget a 2-core machine affords; every d of an
 #: image scales the same crafted perturbation (τ ≥ 1), so one CW run serves all of them.
-CW = {"attack": "cw", "params": {"c": 0.1, "steps": 30, "lr": 0.01}}
+CW = attack_spec("cw", {"c": 0.1, "steps": 30, "lr": 0.01})
 #: MI-FGSM measured in d: crafted at ε 16/255, then its perturbation scaled to each d.
-MI_D = {"attack": "mifgsm", "strength": "d", "params": {"eps": 16, "steps": 10}}
-BIM = {"attack": "bim", "params": {"steps": 10}}
+MI_D = attack_spec("mifgsm", {"eps": 16, "steps": 10}, measured_in=RELATIVE_L2.kind)
+BIM = attack_spec("bim", {"steps": 10})
 
 #: Each defense over the knob that trades its clean accuracy for robustness (own keys, so that a merged plan
 #: keeps the single operating points of the other experiments).
@@ -57,7 +60,7 @@ PAPER_TABLE2 = {
 
 def _attacks() -> dict[str, Any]:
     return {
-        "fgsm": {"attack": "fgsm"},
+        "fgsm": attack_spec("fgsm"),
         "bim": copy.deepcopy(BIM),
         "cw": copy.deepcopy(CW),
         "mifgsm": copy.deepcopy(MI_D),
@@ -135,10 +138,9 @@ def fig4() -> dict[str, Any]:
 
 def fig8(source: str | None = None, source_weights: str | None = None) -> dict[str, Any]:
     src = source or DEFAULT_SOURCE
-    tag = src.split("/")[-1].replace("efficientnet-", "")
     attacks = {}
-    for key, spec in _attacks().items():
-        attacks[f"{key}@{tag}"] = {
+    for spec in _attacks().values():
+        attacks[attack_key(spec["attack"], src)] = {
             **spec,
             "source": src,
             "source_weights": source_weights,
@@ -153,10 +155,10 @@ def fig8(source: str | None = None, source_weights: str | None = None) -> dict[s
                 "kind": "bars",
                 "title": f"Transferred from {src}: L∞ 22/255, d 0.1 (Fig. 8)",
                 "attacks": {
-                    f"fgsm@{tag}": [22],
-                    f"bim@{tag}": [22],
-                    f"cw@{tag}": [0.1],
-                    f"mifgsm@{tag}": [0.1],
+                    attack_key("fgsm", src): [22],
+                    attack_key("bim", src): [22],
+                    attack_key("cw", src): [0.1],
+                    attack_key("mifgsm", src): [0.1],
                 },
                 "defenses": DEFENSES,
             }
@@ -166,7 +168,7 @@ def fig8(source: str | None = None, source_weights: str | None = None) -> dict[s
 
 def bpda(limit: int | None = 40) -> dict[str, Any]:
     return {
-        "attacks": {"bim": copy.deepcopy(BIM), "bpda": {"attack": "bpda", "params": {"steps": 10, "eot": 4}}},
+        "attacks": {"bim": copy.deepcopy(BIM), "bpda": attack_spec("bpda", {"steps": 10, "eot": 4})},
         "defenses": {**_defenses(), "bilateral": {}},
         "experiments": [
             {
@@ -204,7 +206,7 @@ def frontier() -> dict[str, Any]:
 def demo() -> dict[str, Any]:
     """Small enough to run live: FGSM and BIM at two strengths through three defenses."""
     return {
-        "attacks": {"fgsm": {"attack": "fgsm"}, "bim": {"attack": "bim", "params": {"steps": 5}}},
+        "attacks": {"fgsm": attack_spec("fgsm"), "bim": attack_spec("bim", {"steps": 5})},
         "defenses": {"none": {}, "regionsparse": {}, "jpeg": {}},
         "experiments": [
             {

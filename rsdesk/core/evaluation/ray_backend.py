@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from rsdesk.core.evaluation.worker import Unit, UnitResult, Worker, WorkerConfig
@@ -18,6 +18,24 @@ from rsdesk.core.progress import CancelFn, check_cancel
 
 #: units queued per actor beyond the one it runs, so an actor never waits for the driver
 _AHEAD = 1
+
+
+def actor_resources(
+    device: str, cluster: Mapping[str, float], gpus_per_actor: float = 0.0
+) -> tuple[float, str]:
+    """The GPUs each actor asks Ray for and the device its worker then uses.
+
+    ``cuda`` always asks for a GPU; ``auto`` asks for one only where the cluster has a GPU, and otherwise
+    runs its actors on the CPU (an actor asking for a GPU that no node has would never be scheduled, and the
+    run would wait forever). A ``gpus_per_actor`` given explicitly is kept.
+    """
+    if gpus_per_actor:
+        return gpus_per_actor, device
+    if device == "cuda":
+        return 1.0, device
+    if device == "auto":
+        return (1.0, device) if float(cluster.get("GPU", 0) or 0) > 0 else (0.0, "cpu")
+    return 0.0, device
 
 
 class _Actor:
@@ -53,14 +71,14 @@ class RayExecutor:
             else:
                 ray.init(address=address, log_to_driver=False, configure_logging=False)
             self._started = True
-        if gpus_per_actor == 0.0 and config.device in ("cuda", "auto"):
-            gpus_per_actor = 1.0
-        cpus = max(1.0, float(ray.cluster_resources().get("CPU", 1)))
+        cluster = ray.cluster_resources()
+        gpus_per_actor, device = actor_resources(config.device, cluster, gpus_per_actor)
+        cpus = max(1.0, float(cluster.get("CPU", 1)))
         n_actors = max(1, int(cpus // cpus_per_actor))
         if gpus_per_actor:
-            n_actors = min(n_actors, max(1, int(ray.cluster_resources().get("GPU", 0) // gpus_per_actor)))
+            n_actors = min(n_actors, max(1, int(cluster.get("GPU", 0) // gpus_per_actor)))
         remote = ray.remote(num_cpus=cpus_per_actor, num_gpus=gpus_per_actor)(_Actor)
-        actor_config = dataclasses.replace(config, threads=cpus_per_actor)
+        actor_config = dataclasses.replace(config, threads=cpus_per_actor, device=device)
         self._actors = [remote.remote(actor_config) for _ in range(n_actors)]
 
     @property

@@ -1,7 +1,7 @@
 """The run directory, the evaluation's public contract (the GUI's Evaluate tab and users' scripts read it).
 
 ```
-RUN_DIR/plan.json       everything needed to repeat the run (see engine.describe_run)
+RUN_DIR/plan.json       everything needed to repeat the run (see manifest.describe_run)
 RUN_DIR/results.csv     one row per (image, attack, strength, defense); strength 0 is the clean image
 RUN_DIR/adversarials/   every adversarial image as exact float32 .npy, so adding a defense re-runs no attack
 RUN_DIR/summary.json    accuracies with 95 % Wilson intervals and the checks; summary.md the same as tables
@@ -11,29 +11,26 @@ RUN_DIR/figures/        the figures (PNG)
 ``results.csv`` is appended and flushed to disk as each unit of work finishes, so a run killed at any
 moment keeps what it finished; a torn last line (power loss mid-write) is dropped when the file is read
 again and cut off before the next append. Every other file is written atomically.
+
+This module keeps the directory's files; what plan.json records (the run's provenance) and how an existing
+run is reopened are :mod:`.manifest`'s.
 """
 
 from __future__ import annotations
 
 import csv
-import datetime as _dt
 import io
 import json
 import os
-import platform
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rsdesk.core.defenses import defense_class
-from rsdesk.core.evaluation.parsing import parse_plan
-from rsdesk.core.evaluation.plan import Plan, PlanError
 from rsdesk.core.io.files import atomic_write, remove_stale_temps, why_not_saved
-from rsdesk.core.models.classifier import classifier_spec
 
 #: The columns of results.csv, in order. Scripts may rely on these names.
 COLUMNS = (
@@ -57,9 +54,6 @@ COLUMNS = (
 )
 _INT = {"true_index", "pred_index", "correct", "counted", "in_range", "iterations"}
 _FLOAT = {"strength", "l2", "linf", "d", "attack_seconds", "seconds"}
-
-
-FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -303,90 +297,3 @@ def _typed(row: dict[str, str]) -> dict[str, Any]:
     for c in _FLOAT:
         out[c] = float(row[c])
     return out
-
-
-# ----- plan.json: what ran, on what, with which files -------------------------------------------------
-def describe_run(
-    plan: Plan, images: Sequence[ImageItem], classifier: str, weights: str | None
-) -> dict[str, Any]:
-    """plan.json: the plan, the images, and the identity of every model, weights file and dictionary."""
-    from rsdesk import __version__
-    from rsdesk.core.io.assets import file_sha256
-    from rsdesk.core.models.classifier import weights_file
-
-    def model_entry(name: str, w: str | None) -> dict[str, Any]:
-        f = weights_file(name, w)
-        return {
-            "name": name,
-            "title": classifier_spec(name).title,
-            "weights": str(f) if f else None,
-            "weights_sha256": file_sha256(f) if f and f.is_file() else None,
-        }
-
-    sources = {(a.source, a.source_weights) for a in plan.attacks.values() if a.threat == "transfer"}
-    dictionaries = {}
-    for key, d in plan.defenses.items():
-        if defense_class(d.name).needs_dictionary:
-            dictionaries[key] = _dictionary_identity(d.dictionary)
-    packages = {}
-    for mod in ("torch", "torchvision", "numpy", "cv2", "sklearn", "scipy", "PIL"):
-        try:
-            packages[mod] = __import__(mod).__version__
-        except (ImportError, AttributeError):
-            packages[mod] = None
-    return {
-        "format": FORMAT_VERSION,
-        "rsdesk": __version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
-        "packages": packages,
-        "classifier": model_entry(classifier, weights),
-        "sources": [model_entry(str(n), w) for n, w in sorted(sources, key=str)],
-        "dictionaries": dictionaries,
-        "images": [{"id": i.id, "path": i.path, "true_index": i.true_index} for i in images],
-        "plan": plan.as_dict(),
-    }
-
-
-def _dictionary_identity(name: str | None) -> dict[str, Any]:
-    from rsdesk.core.io.assets import bundled_dictionary_path, file_sha256
-
-    if name == "random":
-        return {"file": None, "sha256": None, "note": "random unit-norm atoms, seed 0 (noTR)"}
-    path = (
-        bundled_dictionary_path(name or "bundled")
-        if name in (None, "bundled", "noIS", "noPN")
-        else Path(name)
-    )
-    return {"file": str(path), "sha256": file_sha256(path)}
-
-
-def open_run(out: RunDirectory, fresh: dict[str, Any]) -> dict[str, Any]:
-    """The run's plan.json: ``fresh`` for a new run; for an existing one, its plan merged with the new
-    entries, after checking that it was made with the same classifier and images."""
-    old = out.read_json("plan.json")
-    if old is None:
-        return fresh
-    for what in ("classifier",):
-        a, b = old.get(what) or {}, fresh[what]
-        if (a.get("name"), a.get("weights_sha256")) != (b["name"], b["weights_sha256"]):
-            raise RunDirError(
-                f"{out.path} holds a run of another classifier ({a.get('name')}); use a new --out"
-            )
-    if [(i["id"], i["true_index"]) for i in old.get("images", [])] != [
-        (i["id"], i["true_index"]) for i in fresh["images"]
-    ]:
-        raise RunDirError(
-            f"{out.path} holds a run on other images; use a new --out (or the same inputs and --limit)"
-        )
-    try:
-        merged = parse_plan(old["plan"]).merged(parse_plan(fresh["plan"]))
-    except (KeyError, PlanError) as exc:
-        raise RunDirError(f"{out.path}/plan.json: {exc}") from None
-    out_plan = dict(old)
-    out_plan["plan"] = merged.as_dict()
-    out_plan["dictionaries"] = {**old.get("dictionaries", {}), **fresh["dictionaries"]}
-    out_plan["sources"] = old.get("sources", []) + [
-        s for s in fresh["sources"] if s not in old.get("sources", [])
-    ]
-    return out_plan

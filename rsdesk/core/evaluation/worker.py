@@ -24,6 +24,7 @@ from rsdesk.core.evaluation.plan import AttackEntry, DefenseEntry, Plan
 from rsdesk.core.io.images import quantize
 from rsdesk.core.models.classifier import Classifier, load_classifier
 from rsdesk.core.progress import CancelFn, check_cancel
+from rsdesk.core.verdicts import batch_perturbation_stats
 
 
 @dataclass
@@ -189,9 +190,7 @@ class Worker:
         batch = torch.from_numpy(np.stack(purified)).permute(0, 3, 1, 2).contiguous()
         pred = self.model.probabilities(batch).argmax(1).cpu().numpy()
         per_image = (time.perf_counter() - t0) / len(unit.ids)
-        delta = (imgs - unit.images).reshape(len(unit.ids), -1).astype(np.float64)
-        norm_x = np.linalg.norm(unit.images.reshape(len(unit.ids), -1).astype(np.float64), axis=1)
-        l2 = np.linalg.norm(delta, axis=1)
+        l2, linf, d = batch_perturbation_stats(unit.images, imgs)
         flat = imgs.reshape(len(unit.ids), -1)
         ok = np.isfinite(flat).all(1) & (flat.min(1) >= 0) & (flat.max(1) <= 1)
         eot = unit.via is not None and self.plan.defenses[unit.via].randomized
@@ -210,8 +209,8 @@ class Worker:
                     "pred_index": int(pred[i]),
                     "correct": int(pred[i] == unit.labels[i]),
                     "l2": float(l2[i]),
-                    "linf": float(np.abs(delta[i]).max() * 255.0) if delta.size else 0.0,
-                    "d": float(l2[i] / max(norm_x[i], 1e-12)),
+                    "linf": float(linf[i]),
+                    "d": float(d[i]),
                     "in_range": int(ok[i]),
                     "iterations": iters,
                     "attack_seconds": float(attack_seconds[i]),
@@ -227,13 +226,6 @@ def _scale(x: np.ndarray, base: np.ndarray, d: float, exact: bool) -> np.ndarray
 
 
 def _build(entry: DefenseEntry, device: str, extra: dict[str, Any] | None = None) -> Defense:
-    """The one builder, with the plan's dictionary names mapped to the bundled files."""
-    dictionary: Any = entry.dictionary
-    if dictionary in ("noIS", "noPN"):
-        from rsdesk.core.io.assets import bundled_dictionary_path
-
-        dictionary = bundled_dictionary_path(dictionary)
-    elif dictionary == "bundled":
-        dictionary = None
+    """The one builder: the entry's learned file (a name or a file) is read by the defense's own trait."""
     params = {**entry.params, **(extra or {})}
-    return create_defense(entry.name, params, dictionary=dictionary, device=device)
+    return create_defense(entry.name, params, file=entry.file, device=device)

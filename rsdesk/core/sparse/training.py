@@ -21,6 +21,7 @@ import numpy as np
 
 from rsdesk.core.errors import ImageError
 from rsdesk.core.io.images import load_image
+from rsdesk.core.params import Param
 from rsdesk.core.progress import CancelFn, ProgressFn, check_cancel, report, scaled
 from rsdesk.core.sparse.dictionary_file import (
     Dictionary,
@@ -53,20 +54,61 @@ class TrainingConfig:
     resize_to: int = 0
 
     def validate(self) -> None:
-        if not 2 <= self.patch_size <= 32:
-            raise ValueError(f"patch size must be 2…32, got {self.patch_size}")
-        if not 2 <= self.n_atoms <= 4096:
-            raise ValueError(f"atoms must be 2…4096, got {self.n_atoms}")
-        if self.patches_per_image < 1:
-            raise ValueError("patches per image must be at least 1")
-        if not 0 <= self.h <= 100:
-            raise ValueError(f"h must be within 0…100, got {self.h}")
+        """Raise ValueError naming the first unusable value; the user-facing ranges are
+        :data:`TRAINING_PARAMS`' (the dialog, the settings file and the CLI read the same ones)."""
+        for spec in TRAINING_PARAMS:
+            problem = training_range_problem(spec, getattr(self, spec.name))
+            if problem:
+                raise ValueError(problem)
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch size must be at least 1")
         if self.learner not in ("torch", "sklearn"):
             raise ValueError(f"learner must be 'torch' or 'sklearn', got {self.learner!r}")
         if not 1 <= self.train_k <= self.n_atoms:
             raise ValueError(f"training sparsity must be 1…{self.n_atoms}, got {self.train_k}")
+
+
+_TC = TrainingConfig()
+#: The parameters a user sets for training, each range stated once: :meth:`TrainingConfig.validate`, the
+#: Settings dialog's editors, the settings file's checks and ``rsdesk train-dictionary`` all read these.
+TRAINING_PARAMS: tuple[Param, ...] = (
+    Param(
+        "h",
+        "NLM strength h",
+        _TC.h,
+        0.0,
+        100.0,
+        "non-local-means smoothing before patch sampling (0: none)",
+        symbol="h",
+    ),
+    Param("patch_size", "patch size", _TC.patch_size, 2, 32, "patches are b×b×3 pixels", integer=True),
+    Param("n_atoms", "atoms", _TC.n_atoms, 2, 4096, "dictionary size", integer=True),
+    Param(
+        "patches_per_image",
+        "patches per image",
+        _TC.patches_per_image,
+        1,
+        10_000_000,
+        "random patches sampled per image",
+        integer=True,
+    ),
+)
+
+
+def training_range_problem(spec: Param, value: object) -> str:
+    """Why ``value`` is outside ``spec``'s range ("" if inside), named as the command line's option is
+    (by its symbol where it has one: ``h``), so an error reads the same from the CLI and the window."""
+    name = spec.symbol or spec.label
+    lo, hi = (int(spec.minimum), int(spec.maximum)) if spec.integer else (spec.minimum, spec.maximum)
+    try:
+        ok = lo <= float(value) <= hi  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        ok = False
+    if ok:
+        return ""
+    if spec.integer:  # a count: "patch size must be 2…32"
+        return f"{name} must be {lo}…{hi}, got {value}"
+    return f"{name} must be within {lo:g}…{hi:g}, got {value}"
 
 
 def _resize_shorter(img: np.ndarray, side: int) -> np.ndarray:

@@ -1,6 +1,8 @@
 """The Settings dialog: a page list beside stacked form pages, edited on a copy, validated inline.
 
-Spin boxes carry the core parameter ranges, so most values cannot go wrong; what can (files, CW c typed
+Every numeric editor is built from the core's ``Param`` spec of the parameter its field holds (a method's
+parameter, a shared attack default, a training parameter: :func:`~rsdesk.gui.models.settings.field_spec`),
+so its range, label and tooltip are the core's and most values cannot go wrong; what can (files, CW c typed
 as text, K against the chosen dictionary's atoms) is checked on every edit, and OK refuses to close while
 anything is invalid — the message names the field and says why.
 """
@@ -16,7 +18,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -24,13 +25,23 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QPushButton,
-    QSpinBox,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from rsdesk.gui.models.settings import FIELD_LABELS, Settings, data_dir
+from rsdesk.core.params import Param
+from rsdesk.gui.models.settings import (
+    METHOD_FIELDS,
+    SHARED_ATTACK_FIELDS,
+    TRAINING_FIELDS,
+    Settings,
+    data_dir,
+    field_label,
+    field_spec,
+    shared_attack_targets,
+)
+from rsdesk.gui.widgets.param_widgets import ParamEditor
 
 _INVALID_STYLE = "border: 2px solid #c62828;"
 
@@ -43,23 +54,18 @@ class _Binding:
     page: int
 
 
-def _spin(lo: int, hi: int, tip: str = "") -> QSpinBox:
-    w = QSpinBox()
-    w.setRange(lo, hi)
-    w.setToolTip(tip)
-    return w
+def _typed(spec: Param) -> bool:
+    """A float spanning six decades or more (CW's c: 1e-6…1e6) is typed ("1e-3"), not spun."""
+    return not spec.integer and spec.minimum > 0 and spec.maximum >= 1e6 * spec.minimum
 
 
-def _dspin(
-    lo: float, hi: float, step: float, decimals: int, tip: str = "", suffix: str = ""
-) -> QDoubleSpinBox:
-    w = QDoubleSpinBox()
-    w.setDecimals(decimals)
-    w.setRange(lo, hi)
-    w.setSingleStep(step)
-    w.setSuffix(suffix)
-    w.setToolTip(tip)
-    return w
+def _method_fields(kind: str) -> dict[str, list[str]]:
+    """The settings fields of each method of ``kind`` that has any (the schema's table, in its order)."""
+    out: dict[str, list[str]] = {}
+    for name, (k, method, _param) in METHOD_FIELDS.items():
+        if k == kind:
+            out.setdefault(method, []).append(name)
+    return out
 
 
 def _combo(items: list[tuple[str, str]]) -> QComboBox:
@@ -79,6 +85,7 @@ class SettingsDialog(QDialog):
         self.setWindowTitle("RSDesk Settings")
         self._original = replace(settings)
         self._bindings: dict[str, _Binding] = {}
+        self._text_fields: set[str] = set()  # numbers typed as text (see _typed)
         self.pages = QListWidget()
         self.pages.addItems(list(self.PAGES))
         self.pages.setFixedWidth(170)
@@ -116,10 +123,7 @@ class SettingsDialog(QDialog):
     def _bind(
         self, form: QFormLayout, name: str, widget: QWidget, page: int, row: QWidget | None = None
     ) -> None:
-        if isinstance(widget, (QSpinBox, QDoubleSpinBox)):
-            get, put = widget.value, widget.setValue
-            widget.valueChanged.connect(self._revalidate)
-        elif isinstance(widget, QComboBox):
+        if isinstance(widget, QComboBox):
             get = widget.currentData
 
             def put(v: object, w: QComboBox = widget) -> None:
@@ -139,7 +143,40 @@ class SettingsDialog(QDialog):
 
             widget.textChanged.connect(self._revalidate)
         self._bindings[name] = _Binding(widget, get, put, page)  # type: ignore[arg-type]
-        form.addRow(FIELD_LABELS[name], row or widget)
+        form.addRow(field_label(name), row or widget)
+
+    def _bind_spec(self, form: QFormLayout, name: str, page: int) -> None:
+        """A field holding a core parameter: an editor built from its spec (range, tooltip), or a text box
+        for a float whose span no spin box shows well."""
+        spec = field_spec(name)
+        assert spec is not None, name
+        if _typed(spec):
+            edit = QLineEdit()
+            edit.setToolTip(spec.help or spec.label)
+            self._text_fields.add(name)
+            return self._bind(form, name, edit, page)
+        editor = ParamEditor(spec)
+        editor.value_changed.connect(lambda _name, _value: self._revalidate())
+        self._bindings[name] = _Binding(editor.box, editor.value, editor.set_value, page)
+        if name in SHARED_ATTACK_FIELDS:  # say which attacks a shared default reaches (ε: the L∞ ones)
+            from rsdesk.core.attacks import ATTACKS
+
+            reach = ", ".join(ATTACKS[a].short_title for a in shared_attack_targets(name))
+            editor.setToolTip(f"{editor.toolTip()}; the default for {reach}")
+        label = QLabel(field_label(name))
+        label.setToolTip(editor.toolTip())
+        form.addRow(label, editor)
+
+    def _bind_methods(self, form: QFormLayout, kind: str, page: int) -> None:
+        """The fields the schema holds for single methods of ``kind``, under each method's title."""
+        from rsdesk.core.attacks import ATTACKS
+        from rsdesk.core.defenses import DEFENSES
+
+        titles = {"attack": ATTACKS, "defense": DEFENSES}[kind]
+        for method, names in _method_fields(kind).items():
+            form.addRow(QLabel(f"<b>{titles[method].title}</b>"))
+            for name in names:
+                self._bind_spec(form, name, page)
 
     def _file_row(self, edit: QLineEdit, title: str, pattern: str) -> QWidget:
         row = QWidget()
@@ -158,19 +195,12 @@ class SettingsDialog(QDialog):
             edit.setText(path)
 
     def _defense_page(self, page: int) -> QWidget:
-        from rsdesk.core.defenses import DEFENSES, RegionSparseDefense
+        from rsdesk.core.defenses import DEFENSES
 
-        specs = {p.name: p for p in RegionSparseDefense.PARAMS}
         w = QWidget()
         form = QFormLayout(w)
         self._bind(form, "defense", _combo([(c.title, k) for k, c in DEFENSES.items()]), page)
-        form.addRow(QLabel("<b>RegionSparse</b>"))
-        self._bind(form, "k", _spin(1, 64, specs["k"].help), page)
-        self._bind(form, "theta", _dspin(0.0, 1.0, 0.05, 2, specs["theta"].help), page)
-        self._bind(form, "stride", _spin(1, 16, specs["stride"].help), page)
-        self._bind(form, "bilateral_d", _spin(1, 31, "bilateral filter diameter (px)"), page)
-        self._bind(form, "sigma_color", _dspin(0.1, 500.0, 5.0, 1, "in 8-bit units"), page)
-        self._bind(form, "sigma_space", _dspin(0.1, 500.0, 5.0, 1, "in pixels"), page)
+        self._bind_methods(form, "defense", page)
         edit = QLineEdit()
         edit.setPlaceholderText("bundled default dictionary")
         edit.setClearButtonEnabled(True)
@@ -197,11 +227,8 @@ class SettingsDialog(QDialog):
         w = QWidget()
         form = QFormLayout(w)
         form.addRow(QLabel("Used by Dictionary ▸ Train From Folder…"))
-        h = _dspin(0.0, 100.0, 1.0, 1, "non-local-means smoothing before patch sampling (0: none)")
-        self._bind(form, "h", h, page)
-        self._bind(form, "patch_size", _spin(2, 32, "patches are b×b×3 pixels"), page)
-        self._bind(form, "n_atoms", _spin(2, 4096, "dictionary size"), page)
-        self._bind(form, "patches_per_image", _spin(1, 10_000_000, "random patches sampled per image"), page)
+        for name in TRAINING_FIELDS:
+            self._bind_spec(form, name, page)
         return w
 
     def _attack_page(self, page: int) -> QWidget:
@@ -210,20 +237,15 @@ class SettingsDialog(QDialog):
         w = QWidget()
         form = QFormLayout(w)
         self._bind(form, "attack", _combo([(c.title, k) for k, c in ATTACKS.items()]), page)
-        self._bind(form, "eps", _dspin(0.0, 255.0, 1.0, 1, "L∞ budget", " /255"), page)
-        self._bind(form, "steps", _spin(1, 10000, "iterations of BIM / MI-FGSM / BPDA"), page)
-        form.addRow(QLabel("<b>Carlini–Wagner L2</b>"))
-        c = QLineEdit()
-        c.setToolTip("weight of the misclassification term (e.g. 0.1, 1e-3)")
-        self._bind(form, "cw_c", c, page)
-        self._bind(form, "cw_steps", _spin(1, 100000, "optimizer steps of CW-L2"), page)
-        self._bind(form, "cw_kappa", _dspin(0.0, 1000.0, 0.5, 2, "confidence margin"), page)
+        for name in SHARED_ATTACK_FIELDS:
+            self._bind_spec(form, name, page)
+        self._bind_methods(form, "attack", page)
         return w
 
     def _classifier_page(self, page: int) -> QWidget:
         import torch
 
-        from rsdesk.core.models.classifier import available_classifiers
+        from rsdesk.core.models import available_classifiers
 
         w = QWidget()
         form = QFormLayout(w)
@@ -252,11 +274,12 @@ class SettingsDialog(QDialog):
 
     def _read(self) -> Settings:
         values: dict[str, object] = {name: b.get() for name, b in self._bindings.items()}
-        text = str(values["cw_c"]).strip()
-        try:
-            values["cw_c"] = float(text)
-        except ValueError:
-            values["cw_c"] = text  # validation reports it as "not a number"
+        for name in self._text_fields:
+            text = str(values[name]).strip()
+            try:
+                values[name] = float(text)
+            except ValueError:
+                values[name] = text  # validation reports it as "not a number"
         for name in ("dictionary_path", "weights"):
             values[name] = str(values[name]).strip()
         return replace(self._original, **values)  # type: ignore[arg-type]

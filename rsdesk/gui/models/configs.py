@@ -116,7 +116,7 @@ class DefenseConfig:
 
     def create(self) -> Defense:
         """Build the core defense (cheap: the dictionary is already loaded)."""
-        return create_defense(self.name, self.params, dictionary=self.dictionary, device=self.device)
+        return create_defense(self.name, self.params, file=self.dictionary, device=self.device)
 
     def describe(self) -> str:
         """The panel subtitle: ``RegionSparse K 4, θ 1, stride 4``, ``JPEG compression (quality=75)``."""

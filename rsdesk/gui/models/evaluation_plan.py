@@ -14,8 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from rsdesk.core.attacks import ATTACKS
+from rsdesk.core.attacks.base import LINF, RELATIVE_L2
 from rsdesk.core.defenses import DEFENSES
-from rsdesk.core.evaluation import PlanError, parse_plan, preset
+from rsdesk.core.defenses.base import DICTIONARY_OPTION
+from rsdesk.core.evaluation import parse_plan, preset
+from rsdesk.core.evaluation.builder import Choices, plan_from_choices
 from rsdesk.gui.models.configs import DictionaryInfo
 from rsdesk.gui.models.settings import Settings, data_dir
 
@@ -63,74 +66,26 @@ def evaluable_defenses() -> tuple[str, ...]:
     return tuple(n for n, cls in DEFENSES.items() if not cls.identity)
 
 
-def parse_numbers(text: str, what: str) -> tuple[float, ...]:
-    """ "4, 12" → (4.0, 12.0); a word that is not a number is a ValueError naming ``what``."""
-    out = []
-    for part in text.replace(";", ",").split(","):
-        if part.strip():
-            try:
-                out.append(float(part))
-            except ValueError:
-                raise ValueError(f"{what}: {part.strip()!r} is not a number") from None
-    return tuple(out)
-
-
-def _attack_specs(choice: PlanChoice) -> tuple[dict[str, Any], dict[str, list[float]]]:
-    names = list(choice.attacks)
-    if choice.threat == "aware" and not any(ATTACKS[n].defense_aware for n in names):
-        names += list(defense_aware_attacks())  # the threat model asks for one: the registry's
-    if not names:
-        raise PlanError("choose at least one attack")
-    attacks: dict[str, Any] = {}
-    grid: dict[str, list[float]] = {}
-    tag = choice.source.split("/")[-1].replace("efficientnet-", "")
-    for name in names:
-        cls = ATTACKS[name]
-        params = {}
-        if choice.steps and any(p.name == "steps" for p in cls.PARAMS):
-            params["steps"] = int(choice.steps)
-        spec: dict[str, Any] = {"attack": name, "params": params}
-        key = name
-        if choice.threat == "transfer" and not cls.defense_aware:
-            key = f"{name}@{tag}"
-            spec.update(source=choice.source, threat="transfer")
-        attacks[key] = spec
-        grid[key] = list(choice.d if cls.strength.param == "d" else choice.linf)
-        if not grid[key]:
-            unit = "d" if cls.strength.param == "d" else "ε"
-            raise PlanError(f"{cls.short_title}: give at least one strength ({unit})")
-    return attacks, grid
-
-
 def build_plan(choice: PlanChoice) -> dict[str, Any]:
-    """The plan JSON for ``choice``, checked by the core's parser (a PlanError says what is wrong)."""
+    """The plan JSON for ``choice`` — a preset, or the core's one plan builder on the form's choices, as the
+    command line's options go — checked by the core's parser (a PlanError says what is wrong)."""
     if choice.preset:
         data = preset(choice.preset, choice.source)
+        if choice.protocol_all:
+            data["protocol"] = "all"
     else:
-        attacks, grid = _attack_specs(choice)
-        if not choice.defenses:
-            raise PlanError("choose at least one defense (no defense is always the reference)")
-        defenses: dict[str, Any] = {}
-        for name in choice.defenses:
-            spec: dict[str, Any] = {"defense": name}
-            if choice.dictionary and DEFENSES[name].needs_dictionary:
-                spec["dictionary"] = choice.dictionary
-            defenses[name] = spec
-        data = {
-            "attacks": attacks,
-            "defenses": defenses,
-            "experiments": [
-                {
-                    "name": "evaluate",
-                    "kind": "curves",
-                    "title": "Accuracy vs attack strength",
-                    "attacks": grid,
-                    "defenses": list(defenses),
-                }
-            ],
-        }
-    if choice.protocol_all:
-        data["protocol"] = "all"
+        data = plan_from_choices(
+            Choices(
+                attacks=choice.attacks,
+                strengths={LINF.kind: choice.linf, RELATIVE_L2.kind: choice.d},
+                defenses=choice.defenses,
+                steps=choice.steps or None,
+                threat=choice.threat,
+                source=choice.source,
+                files={DICTIONARY_OPTION: choice.dictionary},
+                protocol_all=choice.protocol_all,
+            )
+        )
     parse_plan(data)  # the first problem, in the core's words, before any process starts
     return data
 

@@ -9,36 +9,27 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any
 
+from rsdesk.core.attacks import ATTACKS
+from rsdesk.core.attacks.base import LINF, Strength
+from rsdesk.core.defenses import DEFENSES
 from rsdesk.core.io.files import atomic_write
-from rsdesk.core.sparse.training import TrainingConfig
+from rsdesk.core.params import Param
+from rsdesk.core.sparse.training import TRAINING_PARAMS, TrainingConfig
+from rsdesk.gui.models.configs import param_spec
 
 SCHEMA_VERSION = 1
 SETTINGS_FILE = "settings.json"
 
-# Human-readable field names, used in every validation message so the user knows what to fix.
+# Labels of the fields that hold no core parameter (names, files, the device); every other field is labelled
+# by the spec of the parameter it holds (:func:`field_label`), so a label is never typed twice.
 FIELD_LABELS: dict[str, str] = {
     "defense": "Defense",
-    "k": "K (sparsity)",
-    "theta": "θ (region weight)",
-    "stride": "Patch stride",
-    "bilateral_d": "Bilateral diameter",
-    "sigma_color": "Bilateral σ colour",
-    "sigma_space": "Bilateral σ space",
     "dictionary_path": "Dictionary file",
-    "h": "NLM strength h",
-    "patch_size": "Patch size",
-    "n_atoms": "Atoms",
-    "patches_per_image": "Patches per image",
     "attack": "Attack",
-    "eps": "ε (/255)",
-    "steps": "Steps",
-    "cw_c": "CW c",
-    "cw_steps": "CW steps",
-    "cw_kappa": "CW κ",
     "classifier": "Classifier",
     "weights": "Weights file",
     "device": "Device",
@@ -60,9 +51,13 @@ METHOD_FIELDS: dict[str, tuple[str, str, str]] = {
     "cw_steps": ("attack", "cw", "steps"),
     "cw_kappa": ("attack", "cw", "kappa"),
 }
-#: Fields named after a parameter: every attack that has the parameter takes the value, unless a
-#: METHOD_FIELDS entry gives that attack its own (CW-L2's steps).
-SHARED_ATTACK_FIELDS = ("eps", "steps")
+#: Fields named after a parameter that several attacks share, with the kind of budget the value is (None:
+#: not a budget). Every attack that has the parameter takes the value, unless a METHOD_FIELDS entry gives that
+#: attack its own (CW-L2's steps) or the field is a budget of another kind than the attack's: ε is an L∞
+#: budget in /255, never an L2 attack's radius that happens to be called ``eps`` too.
+SHARED_ATTACK_FIELDS: dict[str, Strength | None] = {"eps": LINF, "steps": None}
+#: Fields holding the dictionary-training parameter of the same name (:data:`TRAINING_PARAMS`).
+TRAINING_FIELDS = ("h", "patch_size", "n_atoms", "patches_per_image")
 # A problem that stays when its field already holds the default lies in the field it depends on.
 _DEPENDS_ON = {"k": "dictionary_path", "weights": "classifier"}
 
@@ -101,7 +96,7 @@ class Settings:
         """(field name, message) for every invalid value, so callers can point at the widget or reset it."""
         out: list[tuple[str, str]] = []
         for name, problem in _problems(self):
-            out.append((name, f"{FIELD_LABELS.get(name, name)}: {problem}"))
+            out.append((name, f"{field_label(name)}: {problem}"))
         return out
 
     def validate(self) -> list[str]:
@@ -132,18 +127,60 @@ class Settings:
         )
 
 
+# ----- the core's specs of the fields ----------------------------------------------------------------
+
+
+def shared_attack_targets(field: str) -> list[str]:
+    """The attacks a shared field (ε, steps) applies to: those with the parameter and no own field for it,
+    and, for a budget, whose strength is that kind of budget set by that parameter."""
+    strength = SHARED_ATTACK_FIELDS[field]
+    own = {(method, param) for kind, method, param in METHOD_FIELDS.values() if kind == "attack"}
+    return [
+        name
+        for name, cls in ATTACKS.items()
+        if any(p.name == field for p in cls.PARAMS)
+        and (name, field) not in own
+        and (strength is None or (cls.strength.kind, cls.strength.param) == (strength.kind, field))
+    ]
+
+
+def shared_attack_param(field: str) -> Param:
+    """The spec of a shared attack field (ε, steps): the parameter as the attacks it applies to declare it
+    (they share one ``Param`` object for it)."""
+    name = shared_attack_targets(field)[0]
+    return param_spec("attack", name, field)
+
+
+def field_spec(field: str) -> Param | None:
+    """The core spec of the parameter a settings field holds (its range, label and help); None for the
+    fields that hold a name, a file or the device."""
+    if field in METHOD_FIELDS:
+        return param_spec(*METHOD_FIELDS[field])
+    if field in SHARED_ATTACK_FIELDS:
+        return shared_attack_param(field)
+    if field in TRAINING_FIELDS:
+        return next(p for p in TRAINING_PARAMS if p.name == field)
+    return None
+
+
+def field_label(field: str) -> str:
+    """What the dialog and every message call a field: its spec's label, capitalized where it starts with a
+    word (``Patch stride``; ``θ (region weight)`` stays), and prefixed with the method a field is named after
+    (the schema's ``cw_c`` is ``CW c``)."""
+    spec = field_spec(field)
+    if spec is None:
+        return FIELD_LABELS.get(field, field)
+    method = METHOD_FIELDS.get(field)
+    if method is not None and field != method[2]:
+        return f"{field.removesuffix('_' + method[2]).upper()} {spec.label}"
+    first = spec.label.split(" ", 1)[0]
+    return spec.label[:1].upper() + spec.label[1:] if len(first) > 1 else spec.label
+
+
 # ----- validation ------------------------------------------------------------------------------------
 
 
-def shared_attack_param(field: str) -> Any:
-    """The spec of a shared attack field (ε, steps): the parameter as the first attack that has it
-    declares it (the attacks share one ``Param`` object for it)."""
-    from rsdesk.core.attacks import ATTACKS
-
-    return next(p for cls in ATTACKS.values() for p in cls.PARAMS if p.name == field)
-
-
-def _param_problem(spec: Any, value: object) -> str | None:
+def _param_problem(spec: Param, value: object) -> str | None:
     """Range-check against a core ``Param``; the message without the label (the caller adds ours)."""
     try:
         spec.coerce(value)
@@ -153,39 +190,32 @@ def _param_problem(spec: Any, value: object) -> str | None:
     return None
 
 
-def _range_problems(s: Settings, kind: str) -> list[tuple[str, str]]:
-    """Every attack (or defense) field checked against the core spec of the parameter it holds."""
-    from rsdesk.gui.models.configs import param_spec
-
-    fields_ = [(f, shared_attack_param(f)) for f in SHARED_ATTACK_FIELDS] if kind == "attack" else []
-    fields_ += [(f, param_spec(*m)) for f, m in METHOD_FIELDS.items() if m[0] == kind]
+def _range_problems(s: Settings, names: Iterable[str]) -> list[tuple[str, str]]:
+    """Each field checked against the core spec of the parameter it holds."""
     out = []
-    for name, spec in fields_:
-        problem = _param_problem(spec, getattr(s, name))
+    for name in names:
+        problem = _param_problem(field_spec(name), getattr(s, name))  # type: ignore[arg-type]
         if problem:
             out.append((name, problem))
     return out
 
 
 def _problems(s: Settings) -> list[tuple[str, str]]:
-    from rsdesk.core.attacks import ATTACKS
-    from rsdesk.core.defenses import DEFENSES
-
     out: list[tuple[str, str]] = []
     if s.defense not in DEFENSES:
         out.append(("defense", f"unknown defense {s.defense!r}; choose one of {', '.join(DEFENSES)}"))
-    out += _range_problems(s, "defense")
+    out += _range_problems(s, (f for f, m in METHOD_FIELDS.items() if m[0] == "defense"))
     out += _dictionary_problems(s)
-    out += _training_problems(s)
+    out += _range_problems(s, TRAINING_FIELDS)
     if s.attack not in ATTACKS:
         out.append(("attack", f"unknown attack {s.attack!r}; choose one of {', '.join(ATTACKS)}"))
-    out += _range_problems(s, "attack")
+    out += _range_problems(s, SHARED_ATTACK_FIELDS)
+    out += _range_problems(s, (f for f, m in METHOD_FIELDS.items() if m[0] == "attack"))
     out += _classifier_problems(s)
     return out
 
 
 def _dictionary_problems(s: Settings) -> list[tuple[str, str]]:
-    from rsdesk.core.defenses import DEFENSES
     from rsdesk.core.errors import DictionaryError
     from rsdesk.core.sparse.dictionary_file import load_dictionary
 
@@ -207,25 +237,9 @@ def _dictionary_problems(s: Settings) -> list[tuple[str, str]]:
     return out
 
 
-def _training_problems(s: Settings) -> list[tuple[str, str]]:
-    # The same ranges as TrainingConfig.validate, but per field so each message names its field.
-    out: list[tuple[str, str]] = []
-    checks = (
-        ("h", 0, 100),
-        ("patch_size", 2, 32),
-        ("n_atoms", 2, 4096),
-        ("patches_per_image", 1, 10_000_000),
-    )
-    for name, lo, hi in checks:
-        v = getattr(s, name)
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or not lo <= v <= hi:
-            out.append((name, f"must be within {lo:g}…{hi:g}, got {v!r}"))
-    return out
-
-
 def _classifier_problems(s: Settings) -> list[tuple[str, str]]:
     from rsdesk.core.errors import ClassifierError
-    from rsdesk.core.models.classifier import classifier_spec
+    from rsdesk.core.models import classifier_spec
 
     out: list[tuple[str, str]] = []
     spec = None
@@ -326,10 +340,10 @@ def load_settings(path: Path | None = None) -> tuple[Settings, list[str]]:
         try:
             values[f.name] = _coerce(data[f.name], default)
         except ValueError as exc:
-            warnings.append(f"{FIELD_LABELS[f.name]}: {exc}; using the default ({default!r})")
+            warnings.append(f"{field_label(f.name)}: {exc}; using the default ({default!r})")
     settings = replace(defaults, **values)
     # Reset invalid values until none is left (resetting one can expose another, e.g. K vs. atoms).
-    for _ in range(len(FIELD_LABELS)):
+    for _ in range(len(fields(Settings))):
         problems = settings.field_problems()
         if not problems:
             break
@@ -337,7 +351,7 @@ def load_settings(path: Path | None = None) -> tuple[Settings, list[str]]:
             if getattr(settings, name) == getattr(defaults, name) and name in _DEPENDS_ON:
                 name = _DEPENDS_ON[name]
             default = getattr(defaults, name)
-            warnings.append(f"{msg}; using the default {FIELD_LABELS[name]} ({default!r})")
+            warnings.append(f"{msg}; using the default {field_label(name)} ({default!r})")
             setattr(settings, name, default)
     return settings, warnings
 

@@ -3,7 +3,8 @@
 The settings hold the defaults a session starts from; the toolbars change the state; on close (and after
 the Settings dialog) the state's values are written back, so the next start looks like this one ended.
 Which field holds which method's parameter is the settings schema's table (``METHOD_FIELDS``,
-``SHARED_ATTACK_FIELDS``); nothing here names a method.
+``SHARED_ATTACK_FIELDS``, whose budgets reach only the attacks of that strength kind:
+:func:`~rsdesk.gui.models.settings.shared_attack_targets`); nothing here names a method.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from pathlib import Path
 from rsdesk.core.errors import DictionaryError
 from rsdesk.core.io.assets import default_dictionary_path
 from rsdesk.core.sparse.dictionary_file import load_dictionary
-from rsdesk.gui.models.configs import DictionaryInfo, attack_names, defense_names, param_specs
-from rsdesk.gui.models.settings import METHOD_FIELDS, SHARED_ATTACK_FIELDS, Settings
+from rsdesk.gui.models.configs import DictionaryInfo, attack_names, defense_names
+from rsdesk.gui.models.settings import METHOD_FIELDS, SHARED_ATTACK_FIELDS, Settings, shared_attack_targets
 from rsdesk.gui.models.state import AppState
 
 _DEFAULTS = Settings()
@@ -33,16 +34,6 @@ def load_dictionary_info(settings: Settings) -> tuple[DictionaryInfo, list[str]]
     return DictionaryInfo(load_dictionary(default_dictionary_path()), None), []
 
 
-def _shared_targets(field: str) -> list[str]:
-    """The attacks a shared field (ε, steps) applies to: those with the parameter and no own field for it."""
-    own = {(method, param) for kind, method, param in METHOD_FIELDS.values() if kind == "attack"}
-    return [
-        name
-        for name in attack_names()
-        if any(p.name == field for p in param_specs("attack", name)) and (name, field) not in own
-    ]
-
-
 def apply_settings(state: AppState, settings: Settings) -> list[str]:
     """Put the settings' attack and defense values into the state; returns what could not be applied."""
     problems: list[str] = []
@@ -55,7 +46,7 @@ def apply_settings(state: AppState, settings: Settings) -> list[str]:
 
     setters = {"attack": state.set_attack_param, "defense": state.set_defense_param}
     for field in SHARED_ATTACK_FIELDS:
-        for name in _shared_targets(field):
+        for name in shared_attack_targets(field):
             attempt(state.set_attack_param, field, getattr(settings, field), name)
     for field, (kind, method, param) in METHOD_FIELDS.items():
         if kind == "attack":
@@ -79,7 +70,7 @@ def capture_settings(state: AppState, settings: Settings) -> Settings:
     changes.update(attack=state.attack, defense=state.defense)
     current = state.attack_values()
     for field in SHARED_ATTACK_FIELDS:
-        if state.attack in _shared_targets(field):
+        if state.attack in shared_attack_targets(field):
             changes[field] = type(getattr(_DEFAULTS, field))(current[field])
     info = state.dictionary
     changes["dictionary_path"] = str(info.path) if info.path else ""

@@ -31,7 +31,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
-from rsdesk.core.errors import error_text
+from rsdesk.core.errors import error_text, problems_text
 from rsdesk.core.evaluation.parsing import parse_plan
 from rsdesk.core.evaluation.rundir import RunDirectory, RunDirError, is_run_directory
 from rsdesk.core.evaluation.summary import expected_rows, summarize, wilson
@@ -269,10 +269,7 @@ class EvaluationRunner(QObject):
             )
         elif status == QProcess.ExitStatus.NormalExit and (code == 0 or (code == 1 and self._complete())):
             if problems:
-                first = (
-                    problems[0] if len(problems) == 1 else f"{len(problems)} problems (first: {problems[0]})"
-                )
-                self.message.emit("warning", f"Evaluation: {first}", "\n".join(problems))
+                self.message.emit("warning", problems_text("Evaluation", problems), "\n".join(problems))
             self.message.emit("info", f"Evaluation finished: {where}", "")
         else:
             why = problems[-1] if problems else f"the process ended with exit code {code}"

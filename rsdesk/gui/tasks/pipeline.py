@@ -13,6 +13,7 @@ the attack: :meth:`Pipeline.show_cached_adversarial`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ from rsdesk.gui.tasks.purify_stage import (
     ATTACK_DEBOUNCE_MS,
     PURIFY_DEBOUNCE_MS,
     STAGE_TITLES,
+    PurifyHooks,
     PurifyStage,
     Stage,
 )
@@ -39,7 +41,7 @@ from rsdesk.gui.tasks.runner import Job, JobContext, JobRunner
 __all__ = ["ATTACK_DEBOUNCE_MS", "PURIFY_DEBOUNCE_MS", "STAGE_TITLES", "Pipeline", "Stage"]
 
 
-class Pipeline(PurifyStage, QObject):
+class Pipeline(QObject):
     """Runs and supersedes the stages for ``state.image``, writing into a :class:`ResultsModel`."""
 
     message = Signal(str, str, str)  # kind, text, details
@@ -81,7 +83,14 @@ class Pipeline(PurifyStage, QObject):
         self._cached_shown = False
         self._busy = False
         self._attack_timer = self._timer(ATTACK_DEBOUNCE_MS, self._continue_attack)
-        self._purify_timer = self._timer(PURIFY_DEBOUNCE_MS, self._continue_purify)
+        hooks = PurifyHooks(
+            submit=partial(self._submit, Stage.PURIFY),
+            supersede=partial(self._supersede, Stage.PURIFY),
+            explain=self._start_explain,
+            update_busy=self._update_busy,
+            story=self.summary_changed.emit,
+        )
+        self.purify = PurifyStage(state, results, runner, self.cache, hooks, self)
         state.image_changed.connect(lambda _p: self.refresh())
         state.attack_changed.connect(self._on_attack_changed)
         state.defense_changed.connect(self._on_defense_changed)
@@ -104,7 +113,7 @@ class Pipeline(PurifyStage, QObject):
                 self._cached_adv = None  # the user went on to another image: attacks as usual again
         self._supersede(Stage.ORIGINAL)
         self._attack_timer.stop()
-        self._purify_timer.stop()
+        self.purify.hold()
         path, model = self.state.image, self.state.classifier
         for row in (Row.ADVERSARIAL, Row.PURIFIED):
             self.results.clear(row, "waiting for the original")
@@ -164,9 +173,9 @@ class Pipeline(PurifyStage, QObject):
         """Stop the attack (and what follows it) and any batch; what was shown stays, greyed."""
         self.batch.cancel()
         attacking = self.runner.running(_slot(Stage.ATTACK)) is not None
-        purifying = self._purifying()
+        purifying = self.purify.running()
         self._attack_timer.stop()
-        self._purify_timer.stop()
+        self.purify.hold()
         self._pending_attack = False
         if attacking:
             self._supersede(Stage.ATTACK)
@@ -196,7 +205,7 @@ class Pipeline(PurifyStage, QObject):
 
     def cancellable(self) -> bool:
         """Whether there is an attack (or what follows it, or a batch) that Cancel would stop."""
-        running = self.runner.running(_slot(Stage.ATTACK)) is not None or self._purifying()
+        running = self.runner.running(_slot(Stage.ATTACK)) is not None or self.purify.running()
         return self.batch.is_running() or self._attack_timer.isActive() or running
 
     def is_idle(self) -> bool:
@@ -206,7 +215,7 @@ class Pipeline(PurifyStage, QObject):
         """Stop every timer and supersede every stage and the batch (window close; the session then shuts
         the shared runner down)."""
         self._attack_timer.stop()
-        self._purify_timer.stop()
+        self.purify.hold()
         self._supersede(Stage.ORIGINAL)
         self.batch.cancel()
 
@@ -216,7 +225,7 @@ class Pipeline(PurifyStage, QObject):
             if s >= first:
                 self.runner.supersede(_slot(s))
         if first <= Stage.PURIFY:
-            self._purify_queued = False
+            self.purify.drop_queued()
 
     def _submit(
         self,
@@ -259,8 +268,7 @@ class Pipeline(PurifyStage, QObject):
             any(self.runner.running(_slot(s)) is not None for s in Stage)
             or self.batch.is_running()
             or self._attack_timer.isActive()
-            or self._purify_timer.isActive()
-            or self._purify_queued
+            or self.purify.pending()
         )
 
     def _update_busy(self) -> None:
@@ -334,7 +342,7 @@ class Pipeline(PurifyStage, QObject):
 
     def _show_attack(self, res: AttackResult) -> None:
         self.results.update(Row.ADVERSARIAL, status=Status.CURRENT, result=res, message="", progress=1.0)
-        self._continue_purify()
+        self.purify.resume()
 
     def _on_attack_changed(self) -> None:
         # Whatever was computed with the old parameters is out of date from this moment on.
@@ -351,6 +359,11 @@ class Pipeline(PurifyStage, QObject):
         if self.auto_attack:
             self._attack_timer.start()
         self._update_busy()
+
+    def _on_defense_changed(self) -> None:
+        if self.state.attack_defense_aware and self._cached_attack() is None:
+            return self._on_attack_changed()  # an attack crafted through the defense must follow it
+        self.purify.defense_changed()
 
     def _start_explain(self) -> None:
         self.explainer.start()

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from rsdesk.core.attacks import ATTACKS
 from rsdesk.core.defenses import DEFENSES
+from rsdesk.core.evaluation.builder import parse_strengths
 from rsdesk.core.io.assets import resource_path
 from rsdesk.gui.models.evaluation_plan import (
     PRESET_CHOICES,
@@ -35,7 +36,6 @@ from rsdesk.gui.models.evaluation_plan import (
     default_run_dir,
     evaluable_defenses,
     input_paths,
-    parse_numbers,
     plan_outline,
 )
 
@@ -217,8 +217,8 @@ class EvaluateSetup(QWidget):
         return PlanChoice(
             preset=str(self.preset.currentData() or ""),
             attacks=tuple(n for n, b in self.attacks.items() if b.isChecked()),
-            linf=parse_numbers(self.linf.text(), "ε"),
-            d=parse_numbers(self.d.text(), "d"),
+            linf=parse_strengths(self.linf.text(), "ε"),
+            d=parse_strengths(self.d.text(), "d"),
             defenses=tuple(n for n, b in self.defenses.items() if b.isChecked()),
             threat=str(self.threat.currentData()),
             source=self.source.currentText().strip() or TRANSFER_SOURCES[0],

@@ -19,7 +19,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QResizeEvent
 from PySide6.QtWidgets import QWidget
 
-from rsdesk.core.evaluation.figures import CurvePoint, curve_series, defense_styles
+from rsdesk.core.evaluation.series import CurvePoint, curve_series, defense_styles
 from rsdesk.core.evaluation.summary import experiment_view
 
 #: matplotlib markers of ``defense_styles`` → pyqtgraph symbols

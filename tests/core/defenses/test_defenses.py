@@ -223,15 +223,15 @@ def test_the_one_builder_takes_a_dictionary_only_where_one_is_needed(tmp_path):
     from rsdesk.core.sparse.dictionary_file import random_dictionary, save_dictionary
 
     small = save_dictionary(tmp_path / "d.npz", random_dictionary(n_atoms=8, patch_size=8, seed=3))
-    jpeg = create_defense("jpeg", {"quality": "40"}, dictionary=small, device="auto")
+    jpeg = create_defense("jpeg", {"quality": "40"}, file=small, device="auto")
     assert isinstance(jpeg, JPEG) and jpeg.values["quality"] == 40  # the dictionary is not its business
-    rs = create_defense("rs", {"k": 2}, dictionary=small, device="auto", stride=8)
+    rs = create_defense("rs", {"k": 2}, file=small, device="auto", stride=8)
     assert rs.dictionary.n_atoms == 8 and rs.values["k"] == 2 and rs.values["stride"] == 8
-    noise = create_defense("regionsparse", dictionary=RANDOM_DICTIONARY)
+    noise = create_defense("regionsparse", file=RANDOM_DICTIONARY)
     np.testing.assert_array_equal(noise.dictionary.atoms, random_dictionary().atoms)  # noTR: seeded
     assert create_defense("regionsparse").dictionary.n_atoms == 256  # None: the bundled one
     with pytest.raises(ValueError, match=r"number of atoms \(8\), got 9"):
-        create_defense("regionsparse", {"k": 9}, dictionary=small)
+        create_defense("regionsparse", {"k": 9}, file=small)
 
 
 def test_summaries_and_dictionary_limits():

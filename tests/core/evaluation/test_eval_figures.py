@@ -13,14 +13,13 @@ from PIL import Image
 
 from rsdesk.core.defenses import defense_class
 from rsdesk.core.evaluation import figures
-from rsdesk.core.evaluation.figures import (
+from rsdesk.core.evaluation.figures import draw_figures, figure_name
+from rsdesk.core.evaluation.series import (
     IDENTITY_COLOUR,
     PALETTE,
     bar_series,
     curve_series,
     defense_styles,
-    draw_figures,
-    figure_name,
     frontier_series,
     group_colours,
 )

@@ -7,8 +7,8 @@ import shutil
 
 import numpy as np
 import pytest
+from file_helpers import _finishes
 from PIL import Image
-from test_files import _finishes
 
 from rsdesk.core.io.datasets import NOT_AN_IMAGE, LabelLookup, find_images, load_labelled_set
 from rsdesk.core.progress import Cancelled

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from file_helpers import _finishes, as_root, posix_only
 
 from rsdesk.core.errors import ClassifierError, DictionaryError, FileError, ImageError
 from rsdesk.core.io import files as files_mod
@@ -22,33 +23,6 @@ from rsdesk.core.io.files import (
     remove_stale_temps,
     require_regular_file,
 )
-
-posix_only = pytest.mark.skipif(os.name != "posix", reason="FIFOs, sockets and symlinks need POSIX")
-as_root = hasattr(os, "geteuid") and os.geteuid() == 0
-
-
-def _finishes(fn, fifo: Path | None = None, seconds: float = 5.0):
-    """Run ``fn`` on a thread; fail (after unblocking any reader of ``fifo``) if it does not return."""
-    box: dict[str, object] = {}
-
-    def target() -> None:
-        try:
-            box["result"] = fn()
-        except BaseException as exc:  # handed back to the test
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        if fifo is not None:  # a reader blocked on the pipe: give it a writer so the thread can end
-            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-            os.close(fd)
-        pytest.fail(f"{fn} blocked for {seconds} s")
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box.get("result")
-
 
 # ----- require_regular_file ---------------------------------------------------------------------------
 

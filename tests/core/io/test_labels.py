@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from test_files import _finishes
+from file_helpers import _finishes
 
 from rsdesk.core.io import labels as labels_mod
 from rsdesk.core.io.labels import (

@@ -9,14 +9,8 @@ import torch
 
 from rsdesk.core.errors import ClassifierError
 from rsdesk.core.io.labels import imagenet_classes
-from rsdesk.core.models.classifier import (
-    Classifier,
-    Prediction,
-    available_classifiers,
-    classifier_spec,
-    load_classifier,
-    resolve_device,
-)
+from rsdesk.core.models import available_classifiers, classifier_spec
+from rsdesk.core.models.classifier import Classifier, Prediction, load_classifier, resolve_device
 
 
 class NotAStateDict:

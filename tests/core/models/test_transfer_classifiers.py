@@ -11,12 +11,8 @@ import torch
 
 from rsdesk.core.errors import ClassifierError
 from rsdesk.core.io.assets import file_sha256
-from rsdesk.core.models.classifier import (
-    available_classifiers,
-    classifier_spec,
-    load_classifier,
-    weights_file,
-)
+from rsdesk.core.models import available_classifiers, classifier_spec, load_classifier
+from rsdesk.core.models.registry import weights_file
 
 
 @pytest.mark.parametrize(

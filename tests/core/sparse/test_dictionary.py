@@ -364,3 +364,17 @@ def test_training_with_no_usable_image(tmp_path):
     bad.write_text("nope")
     with pytest.raises(ValueError, match=r"no usable training images \(bad\.png"):
         train_dictionary([bad], TINY, on_skip=lambda _m: None)
+
+
+def test_training_ranges_and_defaults_live_in_the_training_specs():
+    from rsdesk.core.sparse.training import TRAINING_PARAMS
+
+    defaults = TrainingConfig()
+    assert [p.name for p in TRAINING_PARAMS] == ["h", "patch_size", "n_atoms", "patches_per_image"]
+    for spec in TRAINING_PARAMS:
+        assert getattr(defaults, spec.name) == spec.default
+        kind = int if spec.integer else float
+        for edge in (spec.minimum, spec.maximum):
+            TrainingConfig(**{spec.name: kind(edge)}, train_k=1).validate()  # the edges are usable
+        with pytest.raises(ValueError, match=f"^{spec.symbol or spec.label} must be"):
+            TrainingConfig(**{spec.name: kind(spec.maximum) + 1}).validate()

@@ -6,11 +6,13 @@ from dataclasses import replace
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialog, QDialogButtonBox
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLineEdit
 
 from rsdesk.core.sparse.dictionary_file import random_dictionary, save_dictionary
+from rsdesk.core.sparse.training import TRAINING_PARAMS
 from rsdesk.gui.dialogs.settings_dialog import SettingsDialog
-from rsdesk.gui.models.settings import Settings
+from rsdesk.gui.models.configs import param_spec
+from rsdesk.gui.models.settings import Settings, field_label, field_spec
 
 LEFT = Qt.MouseButton.LeftButton
 
@@ -135,3 +137,23 @@ def test_classifier_needing_weights_is_explained(dialog):
     combo.setCurrentIndex(combo.findData("inception-v3"))
     assert "Weights file" in dlg.message.text() and "needs a weights file" in dlg.message.text()
     assert dlg.pages.item(3).text().endswith("⚠")
+
+
+def test_every_editor_holds_the_range_and_label_of_its_core_spec(dialog):
+    dlg = dialog(Settings())
+    checked = set()
+    for name, binding in dlg._bindings.items():
+        spec = field_spec(name)
+        if spec is None or isinstance(binding.widget, QLineEdit):
+            continue
+        assert (binding.widget.minimum(), binding.widget.maximum()) == (spec.minimum, spec.maximum), name
+        checked.add(name)
+    assert checked >= {"k", "theta", "h", "patch_size", "n_atoms", "patches_per_image", "eps", "steps"}
+    assert field_spec("k") is param_spec("defense", "regionsparse", "k")
+    assert field_spec("cw_kappa") is param_spec("attack", "cw", "kappa")
+    assert field_spec("eps") is param_spec("attack", "bim", "eps")
+    training = ("h", "patch_size", "n_atoms", "patches_per_image")
+    assert {field_spec(n) for n in training} == set(TRAINING_PARAMS)
+    assert field_label("stride") == "Patch stride" and field_label("cw_steps") == "CW steps"
+    assert "BIM" in _w(dlg, "eps").parent().toolTip()  # a shared default says which attacks it reaches
+    assert "CW-L2" not in _w(dlg, "eps").parent().toolTip()

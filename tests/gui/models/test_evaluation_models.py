@@ -9,6 +9,7 @@ from evaluation_helpers import CHOICE, synthetic_run
 from PySide6.QtCore import Qt
 
 from rsdesk.core.evaluation import PlanError, RunDirectory, parse_plan, summarize
+from rsdesk.core.evaluation.builder import parse_strengths
 from rsdesk.gui.models.evaluation import (
     CellRole,
     CellTableModel,
@@ -16,7 +17,7 @@ from rsdesk.gui.models.evaluation import (
     EvaluationResults,
     images_behind,
 )
-from rsdesk.gui.models.evaluation_plan import PlanChoice, build_plan, input_paths, parse_numbers
+from rsdesk.gui.models.evaluation_plan import PlanChoice, build_plan, input_paths
 
 
 def test_the_form_builds_the_plan_the_cli_would_run():
@@ -35,7 +36,7 @@ def test_the_form_builds_the_plan_the_cli_would_run():
     with pytest.raises(PlanError, match="within"):
         build_plan(PlanChoice(linf=(400.0,)))
     with pytest.raises(ValueError, match="'x' is not a number"):
-        parse_numbers("4, x", "ε")
+        parse_strengths("4, x", "ε")
     with pytest.raises(ValueError, match="select images"):
         input_paths(None, [], use_selection=True)
 

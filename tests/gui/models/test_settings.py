@@ -11,7 +11,7 @@ import pytest
 
 from rsdesk.core.defenses import create_defense
 from rsdesk.core.sparse.dictionary_file import random_dictionary, save_dictionary
-from rsdesk.core.sparse.training import TrainingConfig
+from rsdesk.core.sparse.training import TRAINING_PARAMS, TrainingConfig
 from rsdesk.gui.models.settings import (
     SCHEMA_VERSION,
     Settings,
@@ -192,3 +192,12 @@ def test_integral_floats_in_json_load_as_ints(tmp_path):
     assert settings.k == 5 and isinstance(settings.k, int)
     assert settings.stride == 4 and len(warnings) == 1 and "Patch stride" in warnings[0]
     assert np.isclose(settings.theta, 1.0)
+
+
+def test_training_fields_are_checked_against_the_core_training_specs():
+    spec = {p.name: p for p in TRAINING_PARAMS}["patch_size"]
+    too_big = int(spec.maximum) + 1
+    assert Settings(patch_size=too_big).validate() == [f"Patch size: must be within 2…32, got {too_big}"]
+    with pytest.raises(ValueError, match=f"patch size must be 2…32, got {too_big}"):
+        Settings(patch_size=too_big).training_config().validate()
+    assert Settings(h=float("nan")).validate() == ["NLM strength h: not a number"]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from rsdesk.core.attacks import ATTACKS
+from rsdesk.core import attacks
+from rsdesk.core.attacks import ATTACKS, BIM
+from rsdesk.core.attacks.base import ABSOLUTE_L2, STEPS
 from rsdesk.core.io.assets import default_dictionary_path
+from rsdesk.core.params import Param
 from rsdesk.core.sparse.dictionary_file import load_dictionary
-from rsdesk.gui.models.settings import Settings
+from rsdesk.gui.models.settings import Settings, shared_attack_targets
 from rsdesk.gui.models.settings_bridge import apply_settings, capture_settings
 from rsdesk.gui.models.state import AppState, DictionaryInfo
 
@@ -45,3 +48,25 @@ def test_capture_writes_back_what_the_toolbars_changed(qtbot):
     again = _state(qtbot)
     apply_settings(again, out)
     assert capture_settings(again, out) == out  # the next start looks like this one ended
+
+
+class Radius(BIM):
+    """A throwaway L2 attack whose budget parameter is also called ``eps``: an absolute ‖δ‖₂ radius."""
+
+    name, title = "radius", "Radius (a test L2 attack)"
+    strength = ABSOLUTE_L2
+    PARAMS = (Param("eps", "‖δ‖₂", 1.5, 0.0, 1000.0, positive=True), STEPS)
+
+
+def test_the_linf_budget_reaches_only_the_linf_attacks(qtbot, monkeypatch):
+    monkeypatch.setitem(attacks.ATTACKS, Radius.name, Radius)
+    assert "radius" not in shared_attack_targets("eps")
+    assert "radius" in shared_attack_targets("steps")  # not a budget: every attack with steps takes it
+    state = _state(qtbot)
+    assert apply_settings(state, Settings(eps=3.0, steps=7)) == []
+    assert state.attack_values("radius")["eps"] == 1.5  # its own default, not 3/255 read as a radius
+    assert state.attack_values("radius")["steps"] == 7
+    assert state.attack_values("bim")["eps"] == 3.0
+    state.set_attack("radius")
+    state.set_attack_param("eps", 20.0)
+    assert capture_settings(state, Settings(eps=3.0)).eps == 3.0  # an L2 radius never becomes the L∞ ε
