@@ -10,8 +10,9 @@ from pathlib import Path
 from rsdesk.core.io.files import require_regular_file
 
 # In a source checkout used without installing (``python -m rsdesk`` from the repository root), the
-# top-level resources/ folder is not importable as ``rsdesk.resources``; fall back to it directly.
-_SOURCE_RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+# top-level resources/ folder is not importable as ``rsdesk.resources``; fall back to it directly
+# (this file is rsdesk/core/io/assets.py: three folders below the repository root).
+_SOURCE_RESOURCES = Path(__file__).resolve().parents[3] / "resources"
 
 
 def _base() -> Path:
