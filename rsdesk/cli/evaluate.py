@@ -55,16 +55,17 @@ def plan_from_options(args: argparse.Namespace) -> dict[str, Any]:
     general = parse_strengths(args.strengths, "--strengths")
     l2 = parse_strengths(args.l2_strengths, "--l2-strengths")
     kinds = {attack_class(n).strength.kind for n in names}
-    strengths = {kind: general for kind in kinds} if LINF.kind not in kinds else {LINF.kind: general}
-    if l2 or LINF.kind in kinds:
+    linf_runs = LINF.kind in kinds
+    strengths = {kind: general if kind == LINF.kind or not linf_runs else () for kind in kinds}
+    if l2:
         strengths[RELATIVE_L2.kind] = l2
     for n in names:
         cls = attack_class(n)
-        if cls.strength.kind == RELATIVE_L2.kind and not strengths.get(RELATIVE_L2.kind):
+        if cls.strength.kind == RELATIVE_L2.kind and not strengths[RELATIVE_L2.kind]:
             raise ValueError(f"--l2-strengths: give the d values for {cls.short_title} (e.g. 0.01,0.1,0.2)")
     defenses = tuple(n.strip() for n in args.defenses.split(",") if n.strip())
     per_defense = parse_defense_set(args.set)
-    unknown = set(per_defense) - set(defenses)
+    unknown = [d for d in per_defense if d not in defenses]  # in the order typed
     if unknown:
         raise ValueError(f"--set names a defense not in --defenses: {', '.join(unknown)}")
     return plan_from_choices(

@@ -76,8 +76,6 @@ LINF = Strength("linf", "eps", "ε", "/255", "linf", "linf", 255.0, "ε in /255"
 RELATIVE_L2 = Strength("d", "d", "d", "", "l2", "d", 2.0, "d (‖δ‖₂/‖x‖₂)")
 #: An absolute L2 radius ‖δ‖₂ in [0, 1] pixel units (a 224×224×3 image has ‖x‖₂ of about 250).
 ABSOLUTE_L2 = Strength("l2", "eps", "‖δ‖₂", "", "l2", "l2", 1000.0, "‖δ‖₂ in [0, 1] pixel units")
-#: Every strength kind, by its name in plans and summaries.
-STRENGTHS: dict[str, Strength] = {k.kind: k for k in (LINF, RELATIVE_L2, ABSOLUTE_L2)}
 
 #: How an attack meets its budget: every iterate is projected into it (each adversarial is within budget by
 #: construction) …
@@ -220,14 +218,15 @@ def _outcomes(
     predicted: torch.Tensor,
     iters: int,
 ) -> list[AttackOutcome]:
-    l2, linf, d = batch_perturbation_stats(x.detach().cpu().numpy(), adv.detach().cpu().numpy())
+    adv_np = adv.detach().cpu().numpy()  # one copy to the host serves the statistics and the outcomes
+    l2, linf, d = batch_perturbation_stats(x.detach().cpu().numpy(), adv_np)
     out = []
     for i in range(x.shape[0]):
         t = None if tgt is None else int(tgt[i])
         ok = attack_success(int(predicted[i]), int(ref[i]), t)
         out.append(
             AttackOutcome(
-                adversarial=adv[i].permute(1, 2, 0).detach().cpu().numpy().astype(np.float32),
+                adversarial=adv_np[i].transpose(1, 2, 0).astype(np.float32),
                 success=bool(ok),
                 l2=float(l2[i]),
                 d=float(d[i]),
