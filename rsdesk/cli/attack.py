@@ -57,7 +57,8 @@ def add_options(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             f"--{name.replace('_', '-')}",
             dest=name,
-            type=int if spec.integer else float,
+            type=str if spec.choices else int if spec.integer else float,
+            choices=spec.choices or None,
             help=f"{spec.label} ({which}){extra}",
         )
 
@@ -77,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
     from rsdesk.core.attacks import attack_class, create_attack
     from rsdesk.core.io.datasets import LabelLookup
     from rsdesk.core.io.labels import require_class
+    from rsdesk.core.models.classifier import resolve_device
+    from rsdesk.core.models.precision import require_precision
     from rsdesk.core.verdicts import attack_success
 
     attack_class(args.attack)  # an unknown name first: it says which attacks there are
@@ -92,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
     if not paths:
         return failures.nothing_found(args.inputs)
     out_dir = check_output_folder(args.out, f"{paths[0].stem}_{attack.name}.{args.format}")
+    precision = require_precision(args.precision, resolve_device(args.device))
     model = load_model(args)
     label_of = LabelLookup(failures.report)  # a broken labels.csv is named; its images still run
     used: set[Path] = set()
@@ -111,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
                 labels=[label_of(p) for p, _ in chunk],
                 targets=target,
                 progress=bar,
+                precision=precision,
             )
         per_image = (time.perf_counter() - t0) / len(chunk)
         for (path, _), outcome in zip(chunk, outcomes):

@@ -80,6 +80,7 @@ def plan_from_options(args: argparse.Namespace) -> dict[str, Any]:
             source_weights=args.source_weights,
             files={DICTIONARY_OPTION: args.dictionary},
             quantize=args.quantize,
+            precision=args.precision or "fp32",
         )
     )
 
@@ -100,6 +101,8 @@ def build_plan(args: argparse.Namespace) -> dict[str, Any]:
         data = plan_from_options(args)
     if args.all_images:
         data["protocol"] = "all"
+    if args.precision:  # over a plan file's or a preset's own
+        data["precision"] = args.precision
     return data
 
 
@@ -107,13 +110,16 @@ def run(args: argparse.Namespace) -> int:
     """Run (or resume) the evaluation; print its tables, or summary.json as one line with ``--json``."""
     from rsdesk.core.evaluation import collect_images, parse_plan, run_evaluation
     from rsdesk.core.evaluation.report import markdown
+    from rsdesk.core.models.classifier import resolve_device
+    from rsdesk.core.models.precision import require_precision
 
     if args.threads < 0:
         raise ValueError(f"--threads must be 0 (torch's choice) or more, got {args.threads}")
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be at least 1, got {args.limit}")
     plan = build_plan(args)
-    parse_plan(plan)  # every parameter checked now, before the images are read
+    parsed = parse_plan(plan)  # every parameter checked now, before the images are read
+    require_precision(parsed.precision, resolve_device(args.device))
     if args.out:
         check_output_folder(args.out, "results.csv")
     problems: list[str] = []

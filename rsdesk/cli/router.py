@@ -31,12 +31,25 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
+def _add_precision_arg(p: argparse.ArgumentParser, default: str | None) -> None:
+    """``--precision fp32|bf16``: of the attacks' gradient steps only (the core's spec says which)."""
+    from rsdesk.core.models.precision import PRECISION
+
+    p.add_argument(
+        "--precision",
+        choices=PRECISION.choices,
+        default=default,
+        help=f"{' or '.join(PRECISION.choices)} (default {PRECISION.default}); {PRECISION.help}",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of the sub-commands (``rsdesk COMMAND ...``). The method lists and the attack options come
     from the core's registries (so building it imports torch: only a command line with a command does)."""
     from rsdesk.core.attacks import ATTACKS
     from rsdesk.core.defenses import DEFENSES
     from rsdesk.core.evaluation.presets import PRESETS
+    from rsdesk.core.models.precision import PRECISION
 
     parser = argparse.ArgumentParser(
         prog="rsdesk",
@@ -62,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--batch", type=int, default=8, help="images attacked together per step (default 8)")
+    _add_precision_arg(p, PRECISION.default)
     _add_model_args(p)
 
     p = sub.add_parser("purify", help="purify images with RegionSparse or a baseline")
@@ -139,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quantize", action="store_true", help="round adversarial images to 8 bits first")
     p.add_argument("--limit", type=int, help="use only the first N labelled images")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    _add_precision_arg(p, None)  # None: the plan's (a plan file's own, else fp32)
     _add_model_args(p)
     return parser
 

@@ -19,7 +19,7 @@ class Param:
 
     name: str
     label: str
-    default: float | int | bool | None
+    default: float | int | bool | str | None
     minimum: float = 0.0
     maximum: float = 1.0
     help: str = ""
@@ -31,6 +31,8 @@ class Param:
     brief: str = ""
     #: 0 is within the range but means "no effect at all" (a step size, a budget): the CLI refuses it
     positive: bool = False
+    #: a word from this list instead of a number (BPDA's surrogate); the range is then unused
+    choices: tuple[str, ...] = ()
 
     @property
     def is_bool(self) -> bool:
@@ -41,8 +43,13 @@ class Param:
         """The symbol figure labels use (``K``), else the name."""
         return self.symbol or self.name
 
-    def coerce(self, value: object) -> float | int | bool | None:
+    def coerce(self, value: object) -> float | int | bool | str | None:
         """Convert and range-check ``value``; the message names the parameter and its range."""
+        if self.choices:
+            text = "" if value is None else str(value).strip().lower()
+            if text in self.choices:
+                return text
+            raise ValueError(f"{self.label}: {value!r} is not one of {', '.join(self.choices)}")
         if value is None or (isinstance(value, str) and value.strip().lower() in UNSET_WORDS):
             if self.optional:
                 return None
@@ -73,7 +80,7 @@ class Param:
 
 def resolve_params(
     specs: tuple[Param, ...], values: Mapping[str, object], owner: str
-) -> dict[str, float | int | bool | None]:
+) -> dict[str, float | int | bool | str | None]:
     """Defaults overlaid with ``values`` (None means "keep the default"), every value checked."""
     by_name = {p.name: p for p in specs}
     unknown = set(values) - set(by_name)
@@ -102,8 +109,13 @@ def format_params(values: Mapping[str, object]) -> str:
 def lookup(registry: Mapping[str, T], aliases: Mapping[str, str], name: str, kind: str) -> T:
     """The entry a typed name means: case, ``-`` and ``_`` ignored, then aliases; unknown → ValueError
     listing the choices (``unknown attack 'x'; choose one of fgsm, bim, …``)."""
-    key = name.lower().replace("-", "").replace("_", "")
+
+    def plain(text: str) -> str:
+        return text.lower().replace("-", "").replace("_", "")
+
+    key = plain(name)
     key = aliases.get(key, key)
-    if key not in registry:
+    by_plain = {plain(k): v for k, v in registry.items()}
+    if key not in by_plain:
         raise ValueError(f"unknown {kind} {name!r}; choose one of {', '.join(registry)}")
-    return registry[key]
+    return by_plain[key]

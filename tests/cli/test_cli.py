@@ -260,7 +260,9 @@ def test_attack_text_output(capsys, tmp_path):
     [
         (
             ["--attack", "deepfool"],
-            "error: unknown attack 'deepfool'; choose one of fgsm, bim, mifgsm, cw, bpda",
+            "error: unknown attack 'deepfool'; choose one of "
+            "fgsm, bim, mifgsm, cw, pgd-l2, mifgsm-l2, apgd-ce, apgd-dlr, apgd-ce-l2, apgd-dlr-l2, bpda, "
+            "bpda-pgd-l2, bpda-apgd-ce, bpda-apgd-dlr, bpda-apgd-ce-l2, bpda-apgd-dlr-l2, square, square-l2",
         ),
         (["--attack", "fgsm", "--eps", "300"], "error: ε (/255) must be within 0…255, got 300"),
         (["--attack", "bim", "--steps", "0"], "error: --steps: steps must be within 1…10000, got 0"),

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from rsdesk.core.models.classifier import Classifier
+from rsdesk.core.models.precision import gradient_model
 from rsdesk.core.params import Param, format_params, resolve_params
 from rsdesk.core.progress import CancelFn, ProgressFn, check_cancel, report
 from rsdesk.core.verdicts import attack_success, batch_perturbation_stats
@@ -109,6 +110,9 @@ class Attack(ABC):
     single_step: ClassVar[bool] = False
     #: crafted through the defense (takes ``purify=``), so its result depends on the defense
     defense_aware: ClassVar[bool] = False
+    #: needs no gradient, only the defended pipeline's outputs (Square): the checks hold it to be no stronger
+    #: than the gradient attacks at the same budget, else the gradients are masked
+    gradient_free: ClassVar[bool] = False
     #: the parameters a one-line summary shows, in order (default: the strength, then every parameter with
     #: a ``brief``, in ``PARAMS`` order)
     SUMMARY: ClassVar[tuple[str, ...] | None] = None
@@ -124,6 +128,12 @@ class Attack(ABC):
 
     def describe(self) -> str:
         return f"{self.title} ({format_params(self.params)})"
+
+    @property
+    def eot(self) -> int:
+        """Gradient samples averaged per step (Expectation over Transformation): the ``eot`` parameter of an
+        attack that goes through a randomized defense, else 1. Every gradient attack reads it."""
+        return int(self.params.get("eot", 1) or 1)  # type: ignore[call-overload]
 
     @classmethod
     def summary(cls, values: Mapping[str, object]) -> str:
@@ -160,8 +170,9 @@ class Attack(ABC):
         targets: torch.Tensor | None,
         progress: ProgressFn | None,
         cancel: CancelFn | None,
-    ) -> tuple[torch.Tensor, int]:
-        """Return the adversarial batch and the number of iterations used."""
+    ) -> tuple[torch.Tensor, int | Sequence[int]]:
+        """Return the adversarial batch and the number of iterations used (one for the batch, or one per
+        image)."""
 
     def run(
         self,
@@ -171,12 +182,16 @@ class Attack(ABC):
         targets: Sequence[int] | torch.Tensor | int | None = None,
         progress: ProgressFn | None = None,
         cancel: CancelFn | None = None,
+        precision: str = "fp32",
     ) -> list[AttackOutcome]:
         """Attack a batch of [0, 1] images at the model's input size.
 
         ``labels``: the true class per image where known (None → the model's clean prediction).
         ``targets``: a class per image (or one for all) for a targeted attack; None for untargeted.
+        ``precision``: of the gradient steps only (``"bf16"``: under bf16 autocast, where the device supports
+        it, else a ValueError); the reference labels and the verdict are always the fp32 model's.
         """
+        crafting = gradient_model(model, precision)  # checked before any work
         x = x.to(model.device).float()
         if labels is not None and len(labels) != x.shape[0]:
             raise ValueError(f"{len(labels)} labels for {x.shape[0]} images")
@@ -188,7 +203,7 @@ class Attack(ABC):
                 tgt = tgt.expand(x.shape[0]).clone()
             if tgt.numel() != x.shape[0]:
                 raise ValueError(f"{tgt.numel()} targets for {x.shape[0]} images")
-        adv, iters = self.perturb(model, x, ref, tgt, progress, cancel)
+        adv, iters = self.perturb(crafting, x, ref, tgt, progress, cancel)
         predicted = self.final_prediction(model, adv)
         return _outcomes(x, adv, ref, tgt, predicted, iters)
 
@@ -199,12 +214,16 @@ class Attack(ABC):
 def _reference_labels(
     model: Classifier, x: torch.Tensor, labels: Sequence[int | None] | torch.Tensor | None
 ) -> torch.Tensor:
+    """The true labels where given, else the clean prediction: the forward pass only where one is missing
+    (with every label known, as the evaluation and a labelled folder give them, it would be thrown away)."""
+    if isinstance(labels, torch.Tensor):
+        return labels.to(x.device).long()
+    if labels is not None and all(lab is not None for lab in labels):
+        return torch.tensor([int(lab) for lab in labels], dtype=torch.long, device=x.device)  # type: ignore[arg-type]
     with torch.no_grad():
         clean = model(x).argmax(1)
     if labels is None:
         return clean
-    if isinstance(labels, torch.Tensor):
-        return labels.to(x.device).long()
     return torch.tensor(
         [int(c) if lab is None else int(lab) for lab, c in zip(labels, clean.tolist())], device=x.device
     )
@@ -216,8 +235,10 @@ def _outcomes(
     ref: torch.Tensor,
     tgt: torch.Tensor | None,
     predicted: torch.Tensor,
-    iters: int,
+    iters: int | Sequence[int],
 ) -> list[AttackOutcome]:
+    """``iters``: one count for the batch, or one per image (Square's queries stop when an image falls)."""
+    per_image = [int(iters)] * x.shape[0] if isinstance(iters, int) else [int(i) for i in iters]
     adv_np = adv.detach().cpu().numpy()  # one copy to the host serves the statistics and the outcomes
     l2, linf, d = batch_perturbation_stats(x.detach().cpu().numpy(), adv_np)
     out = []
@@ -231,7 +252,7 @@ def _outcomes(
                 l2=float(l2[i]),
                 d=float(d[i]),
                 linf=float(linf[i]),
-                iterations=iters,
+                iterations=per_image[i],
                 reference=int(ref[i]),
                 predicted=int(predicted[i]),
                 target=t,

@@ -1,71 +1,159 @@
-"""BPDA (Athalye, Carlini & Wagner 2018): BIM whose gradients are taken through the defense, the backward
-pass of the purifier approximated by the identity, with EOT over a randomized defense's draws."""
+"""Defense-aware attacks (Athalye, Carlini & Wagner 2018): the attack's model is the whole pipeline,
+classifier ∘ defense. The forward pass runs the real defense; the backward pass through it is the
+``surrogate`` the attacker chooses — the identity (BPDA as first published) or, where the defense offers
+one, its exact local linearization (``linear``: RegionSparse and the bilateral filter with their discrete
+choices held at the current image, :mod:`rsdesk.core.attacks.surrogate`). ``eot`` averages the gradient
+over a randomized defense's draws (Expectation over Transformation). Square needs no gradient: it queries
+the same pipeline.
+
+One mixin, :class:`ThroughDefense`, makes any attack of the registry defense-aware; the classes below are
+the ones the registry lists (``bpda`` is BIM through the defense).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from rsdesk.core.attacks.base import ALPHA, EPS, STEPS, GradFn, loss_gradient
+from rsdesk.core.attacks.apgd import APGDCE, APGDCEL2, APGDDLR, APGDDLRL2
+from rsdesk.core.attacks.base import ALPHA, EPS, STEPS, Attack
 from rsdesk.core.attacks.iterative import BIM
+from rsdesk.core.attacks.l2 import PGDL2
+from rsdesk.core.attacks.square import SquareL2, SquareLinf
+from rsdesk.core.attacks.surrogate import (
+    IDENTITY,
+    LINEAR,
+    SURROGATES,
+    DefendedModel,
+    Purifier,
+    resolve_surrogate,
+)
 from rsdesk.core.models.classifier import Classifier
 from rsdesk.core.params import Param
 
+EOT = Param(
+    "eot",
+    "EOT samples",
+    1,
+    1,
+    100,
+    "gradients averaged per step over a randomized defense's draws",
+    integer=True,
+)
+SURROGATE = Param(
+    "surrogate",
+    "surrogate gradient",
+    IDENTITY,
+    help=(
+        "the backward pass through the defense: identity (BPDA); linear (the defense's exact local "
+        "linearization: RegionSparse, bilateral); auto (linear where the defense offers it)"
+    ),
+    choices=SURROGATES,
+)
 
-@dataclass
-class _PurifierHandle:
-    """Wraps a defense so BPDA can purify tensors (one image at a time, through numpy)."""
 
-    purify: Callable[[np.ndarray], np.ndarray]
-    calls: int = field(default=0)
+class ThroughDefense(Attack):
+    """Mixin for a defense-aware attack: give it the defense as ``purify=`` (a
+    :class:`~rsdesk.core.defenses.Defense`, or any callable H×W×3 → H×W×3 for a defense drawn afresh on each
+    call). Its gradients (or queries) go through the defense, and success is judged through it.
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        outs = []
-        for img in x.detach().permute(0, 2, 3, 1).cpu().numpy():
-            outs.append(torch.from_numpy(self.purify(img)).permute(2, 0, 1))
-            self.calls += 1
-        return torch.stack(outs).to(x.device, x.dtype)
-
-
-class BPDA(BIM):
-    """Defense-aware BIM: gradients are taken at the purified image (backward pass ≈ identity).
-
-    ``eot`` > 1 averages gradients over several purifications (Expectation over Transformation), which
-    matters for randomized defenses such as TVM. Success is judged through the defense.
+    The surrogate rule lives here, once: ``auto`` takes the defense's linear surrogate where its
+    ``surrogates`` trait offers one, ``linear`` where it does not is refused with the defense's name.
     """
 
-    name, title = "bpda", "BPDA (defense-aware BIM)"
-    short_title = "BPDA (defense-aware)"
     defense_aware = True
-
-    PARAMS = (
-        EPS,
-        STEPS,
-        ALPHA,
-        Param("eot", "EOT samples", 1, 1, 100, "purifications per gradient", integer=True),
-    )
 
     def __init__(self, purify: Callable[[np.ndarray], np.ndarray] | None = None, **params: object) -> None:
         super().__init__(**params)
-        self.purifier = _PurifierHandle(purify) if purify is not None else None
+        self.surrogate = IDENTITY
+        self.purifier: Purifier | None = None
+        if purify is None:
+            return
+        requested = str(self.params.get("surrogate", IDENTITY))
+        offered = tuple(getattr(purify, "surrogates", (IDENTITY,)))
+        self.surrogate = resolve_surrogate(requested, offered, getattr(purify, "title", "this defense"))
+        linearize = getattr(purify, "linearize", None) if self.surrogate == LINEAR else None
+        self.purifier = Purifier(purify, linearize)
 
-    def gradient_fn(self, model: Classifier) -> GradFn:
+    def defended(self, model: Classifier) -> DefendedModel:
+        """The pipeline the attacker sees: the classifier behind the defense."""
         if self.purifier is None:
-            raise ValueError("BPDA needs the defense to attack; choose a defense first")
-        purifier = self.purifier
-        eot = int(self.params["eot"])
+            raise ValueError(f"{self.plain_title} needs the defense to attack; choose a defense first")
+        return DefendedModel(model, self.purifier)
 
-        def grad(a: torch.Tensor, r: torch.Tensor, t: torch.Tensor | None) -> torch.Tensor:
-            total = torch.zeros_like(a)
-            for _ in range(eot):
-                total += loss_gradient(model, purifier(a), r, t)
-            return total / eot
-
-        return grad
+    def perturb(self, model, x, ref, tgt, progress, cancel):  # noqa: ANN001, ANN201
+        return super().perturb(self.defended(model), x, ref, tgt, progress, cancel)  # type: ignore[safe-super]
 
     def final_prediction(self, model: Classifier, adv: torch.Tensor) -> torch.Tensor:
-        assert self.purifier is not None
-        return model.probabilities(self.purifier(adv)).argmax(1)
+        return self.defended(model).probabilities(adv).argmax(1)
+
+    def describe(self) -> str:
+        text = super().describe()
+        return text if self.purifier is None else f"{text} [{self.surrogate} backward]"
+
+
+def _aware_params(base: type[Attack]) -> tuple[Param, ...]:
+    return (*base.PARAMS, EOT, SURROGATE)
+
+
+class BPDA(ThroughDefense, BIM):
+    """BIM through the defense (the name the paper's readers know)."""
+
+    name, title = "bpda", "BPDA (defense-aware BIM)"
+    short_title = "BPDA (defense-aware)"
+    PARAMS = (EPS, STEPS, ALPHA, EOT, SURROGATE)
+
+
+class BPDAPGDL2(ThroughDefense, PGDL2):
+    name, title = "bpda-pgd-l2", "BPDA·PGD-L2 (defense-aware)"
+    short_title = "BPDA·PGD-L2"
+    PARAMS = _aware_params(PGDL2)
+
+
+class BPDAAPGDCE(ThroughDefense, APGDCE):
+    name, title = "bpda-apgd-ce", "BPDA·APGD-CE (defense-aware)"
+    short_title = "BPDA·APGD-CE"
+    PARAMS = _aware_params(APGDCE)
+
+
+class BPDAAPGDDLR(ThroughDefense, APGDDLR):
+    name, title = "bpda-apgd-dlr", "BPDA·APGD-DLR (defense-aware)"
+    short_title = "BPDA·APGD-DLR"
+    PARAMS = _aware_params(APGDDLR)
+
+
+class BPDAAPGDCEL2(ThroughDefense, APGDCEL2):
+    name, title = "bpda-apgd-ce-l2", "BPDA·APGD-CE-L2 (defense-aware)"
+    short_title = "BPDA·APGD-CE-L2"
+    PARAMS = _aware_params(APGDCEL2)
+
+
+class BPDAAPGDDLRL2(ThroughDefense, APGDDLRL2):
+    name, title = "bpda-apgd-dlr-l2", "BPDA·APGD-DLR-L2 (defense-aware)"
+    short_title = "BPDA·APGD-DLR-L2"
+    PARAMS = _aware_params(APGDDLRL2)
+
+
+class Square(ThroughDefense, SquareLinf):
+    """Square (L∞) on the defended pipeline: no gradient, so no surrogate can flatter or mislead it."""
+
+    name = "square"
+
+
+class SquareL2Aware(ThroughDefense, SquareL2):
+    name = "square-l2"
+
+
+#: The defense-aware attacks, in menu order.
+AWARE_ATTACKS: tuple[type[Attack], ...] = (
+    BPDA,
+    BPDAPGDL2,
+    BPDAAPGDCE,
+    BPDAAPGDDLR,
+    BPDAAPGDCEL2,
+    BPDAAPGDDLRL2,
+    Square,
+    SquareL2Aware,
+)

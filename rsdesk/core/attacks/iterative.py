@@ -21,7 +21,12 @@ class BIM(Attack):
         return (a if a is not None else self.params["eps"] / self.params["steps"]) / 255.0
 
     def gradient_fn(self, model: Classifier) -> GradFn:
-        return lambda a, r, t: loss_gradient(model, a, r, t)
+        """The loss gradient, averaged over :attr:`eot` samples (each forward through a randomized defense
+        draws afresh; 1 otherwise)."""
+        eot = self.eot
+        if eot == 1:
+            return lambda a, r, t: loss_gradient(model, a, r, t)
+        return lambda a, r, t: sum(loss_gradient(model, a, r, t) for _ in range(eot)) / eot  # type: ignore[return-value]
 
     def perturb(self, model, x, ref, tgt, progress, cancel):  # noqa: ANN001, ANN201
         steps = int(self.params["steps"])

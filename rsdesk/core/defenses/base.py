@@ -13,6 +13,7 @@ import numpy as np
 from rsdesk.core.params import Param, format_params, resolve_params
 from rsdesk.core.progress import CancelFn, ProgressFn, report
 from rsdesk.core.sparse.dictionary_file import Dictionary
+from rsdesk.core.sparse.linearized import IDENTITY, LINEAR, Linearization
 
 #: The learned file that is a RegionSparse dictionary: its option, keyword and plan key.
 DICTIONARY_OPTION = "dictionary"
@@ -76,6 +77,9 @@ class Defense(ABC):
     needs_dictionary: ClassVar[bool] = False
     #: the "no defense" row: returns its input (the window's D toggle, not a menu entry)
     identity: ClassVar[bool] = False
+    #: the backward passes a defense-aware attack may take through it: "identity" (classic BPDA) always;
+    #: "linear" where :meth:`linearize` gives its exact local gradient
+    surrogates: ClassVar[tuple[str, ...]] = (IDENTITY,)
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -109,11 +113,22 @@ class Defense(ABC):
     def __call__(self, img: np.ndarray) -> np.ndarray:
         return self.purify(img).purified
 
+    def linearize(self, img: np.ndarray) -> Linearization:
+        """The purification of ``img`` and a differentiable map equal to it around ``img`` (its discrete
+        choices held fixed), so an attack can take the defense's exact gradient; only defenses whose
+        :attr:`surrogates` include "linear" have one."""
+        raise ValueError(f"{self.title} offers no linear surrogate")
+
 
 class NoDefense(Defense):
     name, title = "none", "No defense"
     identity = True
+    #: the identity is its own exact linearization, so an experiment asking for "linear" can include it
+    surrogates = (IDENTITY, LINEAR)
 
     def purify(self, img, progress=None, cancel=None):  # noqa: ANN001, ANN201
         report(progress, 1.0, "done")
         return DefenseResult(purified=np.asarray(img, dtype=np.float32).copy())
+
+    def linearize(self, img: np.ndarray) -> Linearization:
+        return Linearization(np.asarray(img, dtype=np.float32).copy(), lambda x: x)

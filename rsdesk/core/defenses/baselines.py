@@ -11,6 +11,7 @@ from rsdesk.core.io.images import from_uint8, to_uint8
 from rsdesk.core.params import Param
 from rsdesk.core.progress import report
 from rsdesk.core.sparse.filters import bilateral, smooth_nlm
+from rsdesk.core.sparse.linearized import IDENTITY, LINEAR, Linearization, clamped, linearize_bilateral
 
 
 class JPEG(Defense):
@@ -67,6 +68,7 @@ class FeatureSqueezing(Defense):
 
 class Bilateral(Defense):
     name, title = "bilateral", "Bilateral filter"
+    surrogates = (IDENTITY, LINEAR)
     MAIN_PARAMS = ("d", "sigma_color", "sigma_space")
     PARAMS = (
         Param("d", "diameter", 9, 1, 31, integer=True),
@@ -79,6 +81,14 @@ class Bilateral(Defense):
         out = bilateral(img, int(v["d"]), float(v["sigma_color"]), float(v["sigma_space"]))
         report(progress, 1.0, "done")
         return DefenseResult(purified=np.clip(out, 0, 1))
+
+    def linearize(self, img: np.ndarray) -> Linearization:
+        """The filter with each weight's table bin held for ``img`` (the weights still follow the input, so
+        the gradient is the filter's own), then the same clip to [0, 1]."""
+        v = self.values
+        return clamped(
+            linearize_bilateral(img, int(v["d"]), float(v["sigma_color"]), float(v["sigma_space"]))
+        )
 
 
 class NLM(Defense):

@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from rsdesk.core.defenses.base import DICTIONARY_OPTION, Defense, DefenseResult, LearnedFile
@@ -14,6 +15,7 @@ from rsdesk.core.io.assets import ABLATION_DICTIONARIES, bundled_dictionary_path
 from rsdesk.core.params import Param
 from rsdesk.core.progress import check_cancel
 from rsdesk.core.sparse.dictionary_file import Dictionary, load_dictionary, random_dictionary
+from rsdesk.core.sparse.linearized import IDENTITY, LINEAR, Linearization, linearize_regionsparse
 from rsdesk.core.sparse.purifier import RegionSparse, RegionSparseParams
 
 _RS = RegionSparseParams()
@@ -68,6 +70,7 @@ DICTIONARY_FILE = LearnedFile(
 class RegionSparseDefense(Defense):
     name, title = "regionsparse", "RegionSparse"
     learned_file = DICTIONARY_FILE
+    surrogates = (IDENTITY, LINEAR)
     MAIN_PARAMS = ("k", "theta", "stride")
     PARAMS = (
         Param(
@@ -125,3 +128,8 @@ class RegionSparseDefense(Defense):
             background=r.background,
             info=r.info,
         )
+
+    def linearize(self, img: np.ndarray) -> Linearization:
+        """The purification and its exact local surrogate: the mask, each patch's OMP support and each
+        bilateral weight's table bin held at their values for ``img``."""
+        return linearize_regionsparse(self.purifier, img)

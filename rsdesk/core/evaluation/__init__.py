@@ -11,12 +11,13 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from rsdesk.core.evaluation.engine import Evaluation, LocalExecutor, collect_images
+from rsdesk.core.evaluation.intervals import wilson
 from rsdesk.core.evaluation.manifest import describe_run, open_run
 from rsdesk.core.evaluation.parsing import parse_plan
 from rsdesk.core.evaluation.plan import Plan, PlanError
 from rsdesk.core.evaluation.presets import PRESETS, load_plan_file, preset
 from rsdesk.core.evaluation.rundir import COLUMNS, ImageItem, RunDirectory, RunDirError
-from rsdesk.core.evaluation.summary import summarize, wilson
+from rsdesk.core.evaluation.summary import summarize
 from rsdesk.core.evaluation.worker import WorkerConfig
 from rsdesk.core.io.datasets import PathLike
 from rsdesk.core.models import DEFAULT_CLASSIFIER

@@ -77,7 +77,7 @@ class Choices:
 
     ``strengths``: strength kind (``"linf"``, ``"d"``, …) → the values for every attack of that kind.
     ``threat``: ``graybox``; ``transfer`` (from ``source``: every attack that is not defense-aware);
-    ``aware`` (adds the registry's defense-aware attacks when none is chosen).
+    ``aware`` (adds BPDA, the registry's first defense-aware attack, when none is chosen).
     """
 
     attacks: tuple[str, ...]
@@ -93,6 +93,7 @@ class Choices:
     files: Mapping[str, str | None] = field(default_factory=dict)
     quantize: bool = False
     protocol_all: bool = False
+    precision: str = "fp32"  # of the attacks' gradient steps
 
 
 def _attacks(choices: Choices) -> tuple[dict[str, Any], dict[str, list[float]]]:
@@ -100,7 +101,8 @@ def _attacks(choices: Choices) -> tuple[dict[str, Any], dict[str, list[float]]]:
         raise PlanError(f"threat must be one of {', '.join(THREATS)}, got {choices.threat!r}")
     names = [attack_class(n).name for n in choices.attacks]
     if choices.threat == "aware" and not any(ATTACKS[n].defense_aware for n in names):
-        names += [n for n, cls in ATTACKS.items() if cls.defense_aware]  # the threat model asks for one
+        # the threat model asks for one: BPDA, the registry's first (the others are chosen by name)
+        names.append(next(n for n, cls in ATTACKS.items() if cls.defense_aware))
     if not names:
         raise PlanError("choose at least one attack")
     source = choices.source if choices.threat == "transfer" else None
@@ -147,6 +149,8 @@ def plan_from_choices(choices: Choices) -> dict[str, Any]:
     }
     if choices.quantize:
         data["quantize"] = True
+    if choices.precision != "fp32":
+        data["precision"] = choices.precision
     if choices.protocol_all:
         data["protocol"] = "all"
     return data

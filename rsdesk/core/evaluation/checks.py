@@ -2,83 +2,54 @@
 evaluating adversarial robustness"; Athalye et al. 2018; AutoAttack's own checks), run on a run's cells and
 rows. A failed check is reported with what failed, never hidden; a check with nothing to look at says so.
 
-One function per check, each returning a :class:`Check`; :data:`CHECKS` lists them in the order a summary
-shows them. What an attack *is* (single-step or iterative, its strength kind, whether its budget holds by
-construction) comes from its traits, never from its name.
+One function per check, each returning a :class:`~.checkkit.Check`; :data:`CHECKS` lists them in the order a
+summary shows them, the checks that catch gradient masking (:mod:`.masking`) among them. What an attack *is*
+(single-step or iterative, its strength kind, whether its budget holds by construction) comes from its
+traits, never from its name.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
+from rsdesk.core.evaluation.checkkit import (
+    Cells,
+    Check,
+    Rows,
+    RunView,
+    above,
+    filled_cell,
+    gradient_free,
+    is_worst,
+)
+from rsdesk.core.evaluation.masking import (
+    aware_accuracy_falls_toward_zero,
+    gradient_free_not_stronger,
+    more_iterations_do_not_help,
+)
 from rsdesk.core.evaluation.plan import Plan
 
 #: the undefended model must fall to at most this accuracy at an iterative attack's strongest setting
 NEAR_ZERO = 0.10
-#: (attack key, strength, defense key)
-Cell = tuple[str, float, str]
-Cells = Mapping[Cell, dict[str, Any]]
-Rows = Sequence[Mapping[str, Any]]
-#: the pseudo-attack that holds, per image, the worst case over every attack run at one L∞ strength
-WORST = "worst-case"
-
-
-@dataclass(frozen=True)
-class Check:
-    """One check's outcome: ``ok`` is None where the run holds nothing to check."""
-
-    name: str
-    failures: tuple[str, ...]
-    applicable: bool
-    passed: str
-
-    def as_dict(self) -> dict[str, Any]:
-        """``{"name", "ok", "detail"}`` as summary.json holds it (at most eight failures spelled out)."""
-        f = self.failures
-        detail = "; ".join(f[:8]) + (f"; … {len(f) - 8} more" if len(f) > 8 else "")
-        return {
-            "name": self.name,
-            "ok": (not f) if self.applicable else None,
-            "detail": detail if f else self.passed if self.applicable else "nothing to check in this run",
-        }
-
-
-@dataclass(frozen=True)
-class RunView:
-    """What every check reads: the plan, the cells, the rows and (rows present, rows asked for)."""
-
-    plan: Plan
-    cells: Cells
-    rows: Rows
-    complete: tuple[int, int]
-
-
-def filled_cell(cells: Cells, a: str, s: float, d: str) -> dict[str, Any] | None:
-    """The cell (attack, strength, defense) if it holds at least one counted image, else None."""
-    c = cells.get((a, s, d))
-    return c if c and c["n"] else None
-
-
-def _above(c: Mapping[str, Any], ref: Mapping[str, Any]) -> bool:
-    """``c``'s accuracy lies above ``ref``'s 95 % interval."""
-    return bool(c["accuracy"] > ref["ci_high"] + 1e-12)
 
 
 def accuracy_falls_with_strength(run: RunView) -> Check:
-    """Accuracy does not rise with attack strength (beyond the interval)."""
+    """Accuracy does not rise with attack strength (beyond the interval), for the attacks that are attacks at
+    their strengths: a rescaled entry (the paper's τ-scaled CW-L2, MI-FGSM at d) stretches one perturbation
+    to each d, so its d is not a budget and its curve may rise; the detail names the entries left out."""
     series: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    exempt = _rescaled(run.plan)
     for (a, _s, d), c in run.cells.items():
-        if c["n"] and a != WORST:
+        if c["n"] and not is_worst(a) and a not in exempt:
             series[(a, d)].append(c)
     fails = []
     for (a, d), cs in series.items():
         cs.sort(key=lambda c: c["strength"])
         for i, weak in enumerate(cs):
             for strong in cs[i + 1 :]:
-                if _above(strong, weak):
+                if above(strong, weak):
                     fails.append(
                         f"{a} through {d}: {100 * strong['accuracy']:.0f}% at {strong['strength']:g} "
                         f"above {weak['strength']:g}'s interval (≤ {100 * weak['ci_high']:.0f}%)"
@@ -87,8 +58,17 @@ def accuracy_falls_with_strength(run: RunView) -> Check:
         "accuracy does not rise with attack strength",
         tuple(fails),
         any(len(v) > 1 for v in series.values()),
-        "every series falls or stays within its interval",
+        "every series falls or stays within its interval" + _exempt_note(exempt),
     )
+
+
+def _rescaled(plan: Plan) -> list[str]:
+    """The entries whose strength is reached by rescaling one perturbation, not bounded by it."""
+    return [k for k, a in plan.attacks.items() if a.scaled]
+
+
+def _exempt_note(keys: list[str]) -> str:
+    return f" (not held to it: {', '.join(keys)}, τ-scaled, whose d is not a budget)" if keys else ""
 
 
 def _graybox_bounded(plan: Plan) -> dict[str, Any]:
@@ -110,7 +90,7 @@ def iterative_beats_single_step(run: RunView) -> Check:
             for (a, s, d), c in cells.items():
                 if a == it and d == none and s > 0 and (ref := filled_cell(cells, f, s, none)):
                     compared += 1
-                    if c["n"] and _above(c, ref):
+                    if c["n"] and above(c, ref):
                         title = graybox[f].title
                         fails.append(
                             f"{it} {s:g}: {100 * c['accuracy']:.0f}% vs {title} {100 * ref['accuracy']:.0f}%"
@@ -124,12 +104,14 @@ def iterative_beats_single_step(run: RunView) -> Check:
 
 
 def strongest_setting_near_zero(run: RunView) -> Check:
-    """The strongest setting of each iterative, non-transferred attack drives the undefended model near 0."""
+    """The strongest setting of each iterative gradient attack, not transferred, drives the undefended model
+    near 0 (gradient-free Square, a few hundred queries, is held to the gradient attacks instead)."""
     fails, seen = [], 0
     none = run.plan.undefended
+    exempt = [k for k in _rescaled(run.plan) if run.plan.attacks[k].iterative]
     for k, a in run.plan.attacks.items():
-        if a.threat == "transfer" or not a.iterative:
-            continue  # a transferred or single-step attack is not expected to reach 0
+        if a.threat == "transfer" or not a.iterative or gradient_free(a) or a.scaled:
+            continue  # transferred, single-step, query-budgeted or τ-scaled: not expected to reach 0
         top = [c for (ak, s, d), c in run.cells.items() if ak == k and d == none and s > 0 and c["n"]]
         if top:
             seen += 1
@@ -144,17 +126,18 @@ def strongest_setting_near_zero(run: RunView) -> Check:
         f"≤ {100 * NEAR_ZERO:.0f}%",
         tuple(fails),
         seen > 0,
-        f"{seen} attacks",
+        f"{seen} attacks" + _exempt_note(exempt),
     )
 
 
 def aware_not_above_graybox(run: RunView) -> Check:
-    """The defense-aware attack's accuracy is not above the best gray-box attack's of the same kind."""
+    """The defense-aware gradient attack's accuracy is not above the best gray-box attack's of the same kind
+    (a gradient-free one, with its query budget, is held to the gradient attacks instead)."""
     plan, cells = run.plan, run.cells
     graybox = _graybox_bounded(plan)
     fails, compared = [], 0
     for k, a in plan.attacks.items():
-        if a.threat != "aware":
+        if a.threat != "aware" or gradient_free(a):
             continue
         same_kind = [g for g, ga in graybox.items() if ga.strength.kind == a.strength.kind]
         for (ak, s, d), c in cells.items():
@@ -165,7 +148,7 @@ def aware_not_above_graybox(run: RunView) -> Check:
                 continue
             compared += 1
             ref = min(refs, key=lambda r: r["accuracy"])
-            if _above(c, ref):
+            if above(c, ref):
                 fails.append(
                     f"{k} through {d} at {s:g}: {100 * c['accuracy']:.0f}% above gray-box "
                     f"{ref['attack']} {100 * ref['accuracy']:.0f}%"
@@ -245,6 +228,9 @@ CHECKS: tuple[Callable[[RunView], Check], ...] = (
     iterative_beats_single_step,
     strongest_setting_near_zero,
     aware_not_above_graybox,
+    gradient_free_not_stronger,
+    more_iterations_do_not_help,
+    aware_accuracy_falls_toward_zero,
     adversarials_within_budget,
     clean_beside_robust,
     run_complete,

@@ -9,8 +9,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from rsdesk.core.attacks import attack_class
+from rsdesk.core.attacks import ATTACKS, attack_class
 from rsdesk.core.attacks.base import RELATIVE_L2, RESCALED
+from rsdesk.core.attacks.surrogate import resolve_surrogate
 from rsdesk.core.defenses import DEFENSES, defense_class
 from rsdesk.core.evaluation.plan import (
     KINDS,
@@ -23,6 +24,7 @@ from rsdesk.core.evaluation.plan import (
     Plan,
     PlanError,
 )
+from rsdesk.core.models.precision import DEFAULT_PRECISION, PRECISIONS
 from rsdesk.core.params import resolve_params
 
 T = TypeVar("T")
@@ -70,7 +72,8 @@ def _attack_entry(key: str, spec: Mapping[str, Any]) -> AttackEntry:
     if threat not in THREATS:
         raise PlanError(f"{where}: threat must be one of {', '.join(THREATS)}, got {threat!r}")
     if (threat == "aware") != cls.defense_aware:
-        raise PlanError(f"{where}: only a defense-aware attack (bpda) runs under the 'aware' threat model")
+        aware = ", ".join(n for n, c in ATTACKS.items() if c.defense_aware)
+        raise PlanError(f"{where}: only a defense-aware attack ({aware}) runs under the 'aware' threat model")
     if threat == "transfer" and not spec.get("source"):
         raise PlanError(f"{where}: a transfer attack needs a source classifier")
     # "strength": "d" measures a projected attack of another kind in d (its perturbation rescaled to each d)
@@ -177,7 +180,9 @@ def parse_plan(data: Mapping[str, Any]) -> Plan:
         defenses = {none: DefenseEntry(none, none, {}, group=none), **defenses}
         groups[none] = [none]
     undefended = next(k for k, d in defenses.items() if d.identity)
-    experiments = [_experiment(e, attacks, groups, undefended) for e in data.get("experiments") or []]
+    experiments = [
+        _experiment(e, attacks, groups, undefended, defenses) for e in data.get("experiments") or []
+    ]
     if not experiments:
         raise PlanError("the plan has no experiments")
     names = [e.name for e in experiments]
@@ -189,11 +194,34 @@ def parse_plan(data: Mapping[str, Any]) -> Plan:
         raise PlanError("seed and batch_size must be whole numbers") from None
     if not 1 <= batch <= 256:
         raise PlanError(f"batch_size must be within 1…256, got {batch}")
-    return Plan(attacks, defenses, experiments, protocol, seed, bool(data.get("quantize", False)), batch)
+    precision = str(data.get("precision", DEFAULT_PRECISION))  # plans before it: fp32
+    if precision not in PRECISIONS:
+        raise PlanError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    quantize = bool(data.get("quantize", False))
+    return Plan(attacks, defenses, experiments, protocol, seed, quantize, batch, precision)
+
+
+def _check_surrogates(where: str, attacks: list[AttackEntry], defenses: list[DefenseEntry]) -> None:
+    """A defense-aware attack that asks for a surrogate a defense of its experiment does not offer (``linear``
+    through JPEG) is refused before anything runs; ``auto`` always resolves."""
+    for a in attacks:
+        requested = a.params.get("surrogate")
+        if a.threat != "aware" or requested is None:
+            continue
+        for d in defenses:
+            cls = defense_class(d.name)
+            try:
+                resolve_surrogate(str(requested), cls.surrogates, cls.title)
+            except ValueError as exc:
+                raise PlanError(f"{where}: attack {a.key!r}: {exc}") from None
 
 
 def _experiment(
-    spec: Mapping[str, Any], attacks: dict[str, AttackEntry], groups: dict[str, list[str]], undefended: str
+    spec: Mapping[str, Any],
+    attacks: dict[str, AttackEntry],
+    groups: dict[str, list[str]],
+    undefended: str,
+    defenses: dict[str, DefenseEntry],
 ) -> Experiment:
     name = _check_key(str(spec.get("name", "")), "experiment")
     where = f"experiment {name!r}"
@@ -226,6 +254,7 @@ def _experiment(
     limit = spec.get("limit")
     if limit is not None and (not isinstance(limit, int) or limit < 1):
         raise PlanError(f"{where}: limit must be a whole number ≥ 1")
+    _check_surrogates(where, [attacks[a] for a in strengths], [defenses[k] for k in dkeys])
     return Experiment(
         name,
         kind,

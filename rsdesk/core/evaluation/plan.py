@@ -28,6 +28,8 @@ PLAN_FORMAT = 1
 THREATS = ("graybox", "transfer", "aware")
 KINDS = ("curves", "bars", "frontier", "table")
 PROTOCOLS = ("correct-only", "all")
+#: what the title of an entry whose strength is reached by rescaling (the paper's CW-L2) ends with
+TAU_SCALED = ", τ-scaled as in the paper"
 
 
 class PlanError(ValueError):
@@ -78,8 +80,10 @@ class AttackEntry:
 
     @property
     def title(self) -> str:
+        """``BIM``; a rescaled entry says so (``CW-L2, τ-scaled as in the paper``), so that a table never
+        passes the paper's τ-scaled columns off as fixed-budget attacks at d."""
         cls = attack_class(self.name)
-        return cls.short_title + (" (at d)" if self.scale_to_d else "")
+        return cls.short_title + (" (at d)" if self.scale_to_d else "") + (TAU_SCALED if self.scaled else "")
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -186,6 +190,8 @@ class Plan:
     seed: int = 0
     quantize: bool = False
     batch_size: int = 8
+    #: of the attacks' gradient steps (:data:`rsdesk.core.models.precision.PRECISIONS`); verdicts stay fp32
+    precision: str = "fp32"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -193,6 +199,7 @@ class Plan:
             "protocol": self.protocol,
             "seed": self.seed,
             "quantize": self.quantize,
+            "precision": self.precision,
             "batch_size": self.batch_size,
             "attacks": {k: a.as_dict() for k, a in self.attacks.items()},
             "defenses": {k: d.as_dict() for k, d in self.defenses.items()},

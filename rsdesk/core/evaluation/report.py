@@ -1,5 +1,7 @@
-"""summary.md: the summary as tables a person reads — per experiment, a Table-II-style grid (defenses down,
-attack × strength across), the frontiers' verdict, the checks (failed ones first, marked), throughput."""
+"""summary.md: the summary as tables a person reads — first the headline (robust accuracy per defense: the
+worst case per image over every attack run at each budget, beside clean accuracy, and who holds up best), the
+checks (failed ones first, marked), per experiment a Table-II-style grid (defenses down, attack × strength
+across), the frontiers' verdict, throughput."""
 
 from __future__ import annotations
 
@@ -79,6 +81,73 @@ def _frontier_lines(summary: Mapping[str, Any], name: str, f: Mapping[str, Any])
     return lines
 
 
+def _interval_text(c: Mapping[str, Any]) -> str:
+    return f"{100 * c['accuracy']:.0f} ({100 * c['ci_low']:.0f}–{100 * c['ci_high']:.0f})"
+
+
+def _attack_name(attacks: Mapping[str, Any], key: str) -> str:
+    """An attack's title, with its source where it was transferred."""
+    a = attacks.get(key, {})
+    title = str(a.get("title", key))
+    return f"{title} (transferred from {a['source']})" if a.get("threat") == "transfer" else title
+
+
+def headline_lines(summary: Mapping[str, Any]) -> list[str]:
+    """The headline table: per defense (sweep points left to their frontier), clean accuracy and the worst
+    case per image at each budget; a ``†`` where no defense-aware attack ran through that defense; then
+    which attacks each budget took in and, per budget, which defense holds up best."""
+    w = summary.get("worst_case") or {}
+    columns, rows = w.get("columns") or [], [d for d in w.get("defenses") or [] if d.get("knob") is None]
+    if not columns or not rows:
+        return []
+    lines = [
+        "## Robust accuracy: the worst case per image over every attack run",
+        "",
+        str(w["what"]),
+        "",
+        "| defense | clean | " + " | ".join(c["label"] for c in columns) + " |",
+        "|---|---|" + "---|" * len(columns),
+    ]
+    marked = False
+    for d in rows:
+        by = {(c["kind"], c["strength"]): c for c in d["budgets"]}
+        row = []
+        for col in columns:
+            c = by.get((col["kind"], col["strength"]))
+            if c is None:
+                row.append("–")
+                continue
+            row.append(_interval_text(c) + ("" if c["adaptive"] else " †"))
+            marked |= not c["adaptive"]
+        lines.append(f"| {d['title']} | {_interval_text(d['clean'])} | " + " | ".join(row) + " |")
+    titles = summary.get("attacks", {})
+    ns = sorted({c["n"] for d in rows for c in d["budgets"]})
+    lines += [
+        "",
+        "Accuracy % (95 % Wilson interval); clean on the same images, "
+        + (f"{ns[0]} per cell." if len(ns) == 1 else f"{ns[0]}–{ns[-1]} per cell.")
+        + (
+            " † no defense-aware attack ran through this defense at this budget: an upper bound."
+            if marked
+            else ""
+        ),
+    ]
+    lines += [f"- {c['label']}: " + ", ".join(_attack_name(titles, a) for a in c["attacks"]) for c in columns]
+    if w.get("verdicts"):
+        lines += ["", "Who holds up best at each budget (worst case per image):", ""]
+        for v in w["verdicts"]:
+            tie = f"; within its interval: {', '.join(v['within_interval'])}" if v["within_interval"] else ""
+            if v["beats_undefended"] is False:
+                tie += "; not beyond the undefended model's interval"
+            gray = "" if v["adaptive"] else " (gray-box only: an upper bound)"
+            lines.append(
+                f"- {v['label']}: **{v['title']}** {100 * v['accuracy']:.0f}% "
+                f"({100 * v['ci_low']:.0f}–{100 * v['ci_high']:.0f}), "
+                f"clean {100 * v['clean']:.0f}%{gray}{tie}"
+            )
+    return lines
+
+
 def markdown(summary: Mapping[str, Any]) -> str:
     """summary.md's text."""
     lines = [
@@ -90,6 +159,14 @@ def markdown(summary: Mapping[str, Any]) -> str:
     if not summary["complete"]:
         lines += ["", "**This run is not complete**: run the same command again to resume it."]
     failed = [c for c in summary["checks"] if c["ok"] is False]
+    head = headline_lines(summary)
+    if head:
+        lines += ["", *head]
+        if failed:
+            lines += [
+                "",
+                f"**{len(failed)} check(s) failed** (next): these numbers may overstate the defenses.",
+            ]
     lines += ["", "## Checks", ""]
     for c in sorted(summary["checks"], key=lambda c: c["ok"] is not False):
         mark = {True: "passed", False: "**FAILED**", None: "n/a"}[c["ok"]]
@@ -104,12 +181,6 @@ def markdown(summary: Mapping[str, Any]) -> str:
         f = summary.get("frontiers", {}).get(exp["name"])
         if f:
             lines += ["", *_frontier_lines(summary, exp["name"], f)]
-    worst = [c for c in summary["cells"] if c["attack"] == "worst-case"]
-    if worst:
-        lines += ["", "## Worst case per image over the attacks run (gray-box and defense-aware)", ""]
-        lines += ["| defense | ε (/255) | accuracy % (95 % interval) |", "|---|---|---|"]
-        for c in worst:
-            lines.append(f"| {summary['defenses'][c['defense']]['title']} | {c['strength']:g} | {_pct(c)} |")
     t = summary["throughput"]
     if t["image_iterations_per_second"]:
         lines += [

@@ -152,17 +152,19 @@ class Worker:
         elif cls.budget == RESCALED:
             params[cls.strength.param] = None  # the base result; it is rescaled to each strength
         if cls.defense_aware:
+            # the defense itself (its surrogates trait and linearization come with it), or its draws
             params["purify"] = self._draws(unit)
-            if not self.plan.defenses[str(unit.via)].randomized:
+            takes_eot = any(p.name == "eot" for p in cls.PARAMS)
+            if takes_eot and not self.plan.defenses[str(unit.via)].randomized:
                 params["eot"] = 1  # the same draw every time: more samples would only cost time
         attack = cls(**params)
         model = self.source(entry)
         x = torch.from_numpy(unit.images).permute(0, 3, 1, 2).contiguous().to(model.device)
-        outs = attack.run(model, x, labels=list(unit.labels), cancel=cancel)
+        outs = attack.run(model, x, labels=list(unit.labels), cancel=cancel, precision=self.plan.precision)
         return np.stack([o.adversarial for o in outs]).astype(np.float32)
 
     def _draws(self, unit: Unit) -> Callable[[np.ndarray], np.ndarray]:
-        """The defense a BPDA attack differentiates through; a randomized one draws afresh on every call
+        """The defense a defense-aware attack goes through; a randomized one draws afresh on every call
         (that is what EOT averages over), from a seeded stream so a resumed run draws the same."""
         assert unit.via is not None
         via = unit.via

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from rsdesk.core.params import Param
 from rsdesk.gui.models.settings import (
+    CORE_FIELDS,
     METHOD_FIELDS,
     SHARED_ATTACK_FIELDS,
     TRAINING_FIELDS,
@@ -237,7 +238,7 @@ class SettingsDialog(QDialog):
         w = QWidget()
         form = QFormLayout(w)
         self._bind(form, "attack", _combo([(c.title, k) for k, c in ATTACKS.items()]), page)
-        for name in SHARED_ATTACK_FIELDS:
+        for name in (*SHARED_ATTACK_FIELDS, *CORE_FIELDS):
             self._bind_spec(form, name, page)
         self._bind_methods(form, "attack", page)
         return w

@@ -55,6 +55,8 @@ class AttackConfig:
     values: Values
     target: int | None = None
     defense_key: tuple | None = None
+    #: of the gradient steps (the settings' "Attack gradients"); the verdict is always fp32's
+    precision: str = "fp32"
 
     @property
     def params(self) -> dict[str, object]:
@@ -74,7 +76,7 @@ class AttackConfig:
         return ATTACKS[self.name].defense_aware
 
     def key(self) -> tuple:
-        return (self.name, self.values, self.target, self.defense_key)
+        return (self.name, self.values, self.target, self.defense_key, self.precision)
 
     def create(self, purify: object = None) -> Attack:
         """Build the core attack; a defense-aware one gets the defense's purify callable."""
@@ -86,6 +88,8 @@ class AttackConfig:
     def describe(self) -> str:
         """A short human summary: ``BIM ε 8/255, 10 steps → tabby``."""
         text = ATTACKS[self.name].summary(self.params)
+        if self.precision != "fp32":
+            text += f", {self.precision} gradients"
         if self.target is not None:
             text += f" → {imagenet_classes().name(self.target)}"
         return text

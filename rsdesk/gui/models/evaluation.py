@@ -1,5 +1,6 @@
 """The Evaluate tab's models: one run's plan, rows and summary (:class:`EvaluationResults`), the accuracy
-table (:class:`CellTableModel`), the checks (:class:`ChecksModel`), and which images stand behind a cell.
+table (:class:`CellTableModel`), the checks (:class:`ChecksModel`), and which images stand behind a cell;
+the headline robust accuracy per defense is :mod:`.headline`'s.
 
 Every number shown comes from ``rsdesk.core.evaluation.summary.summarize`` (run on a worker by
 ``tasks/evaluation``): nothing here counts rows into accuracies, so the tab, the CLI and scripts agree.
@@ -40,7 +41,8 @@ OUTCOMES: tuple[tuple[str, str], ...] = (
 #: a check's detail is cut here in the list (the tooltip holds all of it)
 DETAIL_CHARS = 140
 _FAILED_FG = QColor(183, 28, 28)
-_NA_FG = QColor(110, 110, 110)
+#: the grey of what has nothing to say: a check with nothing to check, a headline upper bound
+NA_FG = QColor(110, 110, 110)
 
 
 def identity_defenses(summary: Mapping[str, Any]) -> list[str]:
@@ -171,10 +173,12 @@ class CellTableModel(QAbstractTableModel):
         defenses = view["defenses"] if self._experiment else list(s.get("defenses", {}))
         strengths: dict[str, set[float]] = {a: set(v) for a, v in view["strengths"].items()}
         if self._experiment is None:
-            for a in s.get("attacks", {}):
+            # the worst-case pseudo-attacks are the headline's (HeadlineModel), with no images to click
+            shown = {a for a, info in s.get("attacks", {}).items() if not info.get("worst_case")}
+            for a in shown:
                 strengths.setdefault(a, set())
             for a, st, _d in cells:
-                if st > 0:
+                if st > 0 and a in shown:
                     strengths.setdefault(a, set()).add(st)
         first = next(iter(strengths), None)
         levels = ([(first, 0.0)] if first is not None else []) + [
@@ -296,7 +300,7 @@ class ChecksModel(QAbstractListModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             return f"{word}: {c['name']}\n{c.get('detail', '')}"
         if role == Qt.ItemDataRole.ForegroundRole:
-            return _FAILED_FG if c.get("ok") is False else _NA_FG if c.get("ok") is None else None
+            return _FAILED_FG if c.get("ok") is False else NA_FG if c.get("ok") is None else None
         if role == Qt.ItemDataRole.FontRole and c.get("ok") is False:
             font = QFont()
             font.setBold(True)

@@ -30,6 +30,7 @@ PRESET_CHOICES: tuple[tuple[str, str], ...] = (
     ("paper-fig5", "Paper Fig. 5: accuracy vs strength"),
     ("paper-fig8", "Paper Fig. 8: transferred attacks"),
     ("paper-table2", "Paper Table II"),
+    ("adaptive", "Adaptive: APGD through each defense, Square, worst case (20 images, 3–4 h)"),
 )
 #: Threat models (the plan's ``threat`` values) and how the form names them.
 THREAT_CHOICES: tuple[tuple[str, str], ...] = (
@@ -66,13 +67,16 @@ def evaluable_defenses() -> tuple[str, ...]:
     return tuple(n for n, cls in DEFENSES.items() if not cls.identity)
 
 
-def build_plan(choice: PlanChoice) -> dict[str, Any]:
+def build_plan(choice: PlanChoice, precision: str = "fp32") -> dict[str, Any]:
     """The plan JSON for ``choice`` — a preset, or the core's one plan builder on the form's choices, as the
-    command line's options go — checked by the core's parser (a PlanError says what is wrong)."""
+    command line's options go — checked by the core's parser (a PlanError says what is wrong).
+    ``precision``: of the attacks' gradient steps (the settings' "Attack gradients")."""
     if choice.preset:
         data = preset(choice.preset, choice.source)
         if choice.protocol_all:
             data["protocol"] = "all"
+        if precision != "fp32":
+            data["precision"] = precision
     else:
         data = plan_from_choices(
             Choices(
@@ -84,6 +88,7 @@ def build_plan(choice: PlanChoice) -> dict[str, Any]:
                 source=choice.source,
                 files={DICTIONARY_OPTION: choice.dictionary},
                 protocol_all=choice.protocol_all,
+                precision=precision,
             )
         )
     parse_plan(data)  # the first problem, in the core's words, before any process starts
@@ -127,6 +132,7 @@ class RunContext:
     weights: str | None = None
     device: str = "cpu"
     dictionary: str | None = None
+    precision: str = "fp32"  # of the attacks' gradient steps
 
 
 def run_context(selected: Sequence[Path], settings: Settings, dictionary: DictionaryInfo) -> RunContext:
@@ -137,4 +143,5 @@ def run_context(selected: Sequence[Path], settings: Settings, dictionary: Dictio
         settings.weights or None,
         settings.device,
         str(dictionary.path) if dictionary.path else None,
+        settings.precision,
     )

@@ -17,6 +17,7 @@ from rsdesk.core.attacks import ATTACKS
 from rsdesk.core.attacks.base import LINF, Strength
 from rsdesk.core.defenses import DEFENSES
 from rsdesk.core.io.files import atomic_write
+from rsdesk.core.models.precision import PRECISION, bf16_unsupported_reason
 from rsdesk.core.params import Param
 from rsdesk.core.sparse.training import TRAINING_PARAMS, TrainingConfig
 from rsdesk.gui.models.configs import param_spec
@@ -56,6 +57,8 @@ METHOD_FIELDS: dict[str, tuple[str, str, str]] = {
 #: attack its own (CW-L2's steps) or the field is a budget of another kind than the attack's: ε is an L∞
 #: budget in /255, never an L2 attack's radius that happens to be called ``eps`` too.
 SHARED_ATTACK_FIELDS: dict[str, Strength | None] = {"eps": LINF, "steps": None}
+#: Fields holding a core setting no single method owns, by its spec (the attacks' gradient precision).
+CORE_FIELDS: dict[str, Param] = {"precision": PRECISION}
 #: Fields holding the dictionary-training parameter of the same name (:data:`TRAINING_PARAMS`).
 TRAINING_FIELDS = ("h", "patch_size", "n_atoms", "patches_per_image")
 # A problem that stays when its field already holds the default lies in the field it depends on.
@@ -87,6 +90,7 @@ class Settings:
     cw_c: float = 0.1
     cw_steps: int = 100
     cw_kappa: float = 0.0
+    precision: str = PRECISION.default  # of the attacks' gradient steps: fp32 | bf16
     # classifier
     classifier: str = "efficientnet-lite0"
     weights: str = ""
@@ -160,7 +164,7 @@ def field_spec(field: str) -> Param | None:
         return shared_attack_param(field)
     if field in TRAINING_FIELDS:
         return next(p for p in TRAINING_PARAMS if p.name == field)
-    return None
+    return CORE_FIELDS.get(field)
 
 
 def field_label(field: str) -> str:
@@ -211,8 +215,23 @@ def _problems(s: Settings) -> list[tuple[str, str]]:
         out.append(("attack", f"unknown attack {s.attack!r}; choose one of {', '.join(ATTACKS)}"))
     out += _range_problems(s, SHARED_ATTACK_FIELDS)
     out += _range_problems(s, (f for f, m in METHOD_FIELDS.items() if m[0] == "attack"))
-    out += _classifier_problems(s)
+    out += _range_problems(s, CORE_FIELDS)
+    classifier = _classifier_problems(s)
+    out += classifier
+    if not any(name == "device" for name, _ in classifier):
+        out += _precision_problems(s)
     return out
+
+
+def _precision_problems(s: Settings) -> list[tuple[str, str]]:
+    """bf16 gradients on a device that cannot run them natively (the device is valid by now)."""
+    if s.precision != "bf16":
+        return []
+    import torch
+
+    device = "cuda" if s.device == "cuda" or (s.device == "auto" and torch.cuda.is_available()) else "cpu"
+    reason = bf16_unsupported_reason(device)
+    return [("precision", f"bf16 is not supported on {device}: {reason}")] if reason else []
 
 
 def _dictionary_problems(s: Settings) -> list[tuple[str, str]]:

@@ -53,6 +53,7 @@ def apply_settings(state: AppState, settings: Settings) -> list[str]:
             attempt(setters[kind], param, getattr(settings, field), method)
     if settings.attack in attack_names():
         state.set_attack(settings.attack)
+    attempt(state.set_precision, settings.precision)
     for field, (kind, method, param) in METHOD_FIELDS.items():
         if kind == "defense":
             attempt(setters[kind], param, getattr(settings, field), method)

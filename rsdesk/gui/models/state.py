@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, Signal
 from rsdesk.core.attacks import ATTACKS
 from rsdesk.core.defenses import DEFENSES
 from rsdesk.core.io.labels import imagenet_classes
+from rsdesk.core.models.precision import PRECISION
 from rsdesk.gui.models.configs import (
     AttackConfig,
     DefenseConfig,
@@ -51,6 +52,7 @@ class AppState(QObject):
         self._defense = _START.defense
         self._defense_values = _defaults("defense", defense_names())
         self._defense_enabled = True
+        self._precision = PRECISION.default
         self._dictionary = dictionary
         self.classifier: object | None = None  # rsdesk.core.models.classifier.Classifier once loaded
         self.classifier_title = ""
@@ -108,10 +110,22 @@ class AppState(QObject):
         """Whether the current attack is crafted through the defense (so a defense change redoes it)."""
         return ATTACKS[self._attack].defense_aware
 
+    @property
+    def precision(self) -> str:
+        """Of the attack's gradient steps (fp32, bf16): a setting, not a toolbar value."""
+        return str(self._precision)
+
+    def set_precision(self, value: str) -> None:
+        """Checked by the core's spec; a change redoes the attack."""
+        coerced = PRECISION.coerce(value)
+        if coerced != self._precision:
+            self._precision = coerced
+            self.attack_changed.emit()
+
     def attack_config(self) -> AttackConfig:
         values = tuple(sorted(self._attack_values[self._attack].items()))
         defense_key = self.defense_config().key() if self.attack_defense_aware else None
-        return AttackConfig(self._attack, values, self._target, defense_key)
+        return AttackConfig(self._attack, values, self._target, defense_key, self.precision)
 
     # ----- defense ----------------------------------------------------------------------------------
     @property

@@ -32,9 +32,10 @@ from typing import Any
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 from rsdesk.core.errors import error_text, problems_text
+from rsdesk.core.evaluation.intervals import wilson
 from rsdesk.core.evaluation.parsing import parse_plan
 from rsdesk.core.evaluation.rundir import RunDirectory, RunDirError, is_run_directory
-from rsdesk.core.evaluation.summary import expected_rows, summarize, wilson
+from rsdesk.core.evaluation.summary import expected_rows, summarize
 from rsdesk.core.io.files import remove_stale_temps
 from rsdesk.gui.models.evaluation import EvaluationResults
 from rsdesk.gui.tasks.child_stop import interrupt

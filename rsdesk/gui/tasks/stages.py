@@ -183,6 +183,7 @@ def run_attack(
             targets=config.target,
             progress=scaled(progress, 0.0, 0.95),
             cancel=cancel,
+            precision=config.precision,
         )[0]
     check_cancel(cancel)
     adv = outcome.adversarial

@@ -40,6 +40,7 @@ from rsdesk.gui.models.evaluation import (
     images_behind,
 )
 from rsdesk.gui.models.evaluation_plan import RunContext, build_plan
+from rsdesk.gui.models.headline import HeadlineModel
 from rsdesk.gui.models.settings import data_dir
 from rsdesk.gui.tasks.evaluation import EvaluationRunner
 from rsdesk.gui.views.evaluate_setup import AskFolder, EvaluateSetup
@@ -118,6 +119,18 @@ class EvaluateTab(QWidget):
         self.table.setToolTip(
             "Accuracy % (95 % interval) per defense and attack; click a cell for its images"
         )
+        self.headline_model = HeadlineModel(self.results, self)
+        self.headline = QTableView()
+        self.headline.setModel(self.headline_model)
+        self.headline.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.headline.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.headline.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.headline.setSizeAdjustPolicy(QAbstractItemView.SizeAdjustPolicy.AdjustToContents)
+        self.headline_label = QLabel(
+            "<b>Robust accuracy</b>: worst case per image over every attack run, clean beside "
+            "(† no defense-aware attack at that budget: an upper bound)"
+        )
+        self.headline_label.setWordWrap(True)
         self.checks_model = ChecksModel(self.results, self)
         self.checks = QListView()
         self.checks.setModel(self.checks_model)
@@ -161,6 +174,8 @@ class EvaluateTab(QWidget):
         pick = QHBoxLayout()
         pick.addWidget(QLabel("Click a cell or point: images where"))
         pick.addWidget(self.outcome, 1)
+        top_lay.addWidget(self.headline_label)
+        top_lay.addWidget(self.headline)
         top_lay.addLayout(pick)
         top_lay.addWidget(self.table, 1)
         bottom = QWidget()
@@ -220,7 +235,7 @@ class EvaluateTab(QWidget):
         """Start (or resume) the evaluation the form describes; a problem is a message, not a dialog."""
         ctx = self._context()
         try:
-            plan = build_plan(self.setup.choice(ctx.dictionary))
+            plan = build_plan(self.setup.choice(ctx.dictionary), ctx.precision)
             inputs = self.setup.inputs(ctx.selected)
             out = self.setup.out_dir()
         except ValueError as exc:  # PlanError too
@@ -303,8 +318,22 @@ class EvaluateTab(QWidget):
         self.plots.set_experiment(name)
         self.table_model.set_experiment(name)
 
+    def _show_headline(self) -> None:
+        """The headline table only where the summary has one; its explanation as the tooltip."""
+        shown = self.headline_model.rowCount() > 0
+        self.headline.setVisible(shown)
+        self.headline_label.setVisible(shown)
+        what = self.headline_model.what()
+        self.headline.setToolTip(what + "\n† no defense-aware attack at that budget: an upper bound")
+        self.headline_label.setToolTip(what)
+        if shown:  # tall enough for every defense, no taller: the accuracy table keeps the room
+            rows = sum(self.headline.rowHeight(r) for r in range(self.headline_model.rowCount()))
+            frame = 2 * self.headline.frameWidth() + self.headline.horizontalHeader().height()
+            self.headline.setMaximumHeight(rows + frame + 2)
+
     def _show_summary(self) -> None:
         summary = self.results.summary
+        self._show_headline()
         self._sync_experiments(summary)
         self.plots.set_summary(summary)
         run_dir = self.results.run_dir

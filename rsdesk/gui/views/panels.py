@@ -14,6 +14,7 @@ from PySide6.QtCore import QEvent, QModelIndex, Qt
 from PySide6.QtGui import QAction, QFont
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QToolButton, QWidget
 
+from rsdesk.core.attacks import ATTACKS
 from rsdesk.core.io.labels import imagenet_classes
 from rsdesk.core.overlays import amplify_difference, overlay_heatmap, overlay_mask
 from rsdesk.gui.models.results import ResultsModel, Row, StageState, Status
@@ -219,8 +220,11 @@ class PanelGrid(QWidget):
             return f"True class: <b>{imagenet_classes().name(res.true_label)}</b>"
         if isinstance(res, AttackResult):
             s = res.stats
+            # a gradient-free attack's cost is its queries of the defended pipeline (Square stops when fooled)
+            cls = ATTACKS.get(res.config.name)  # None: an evaluation's cached adversarial
+            queries = f" · {res.outcome.iterations} queries" if cls is not None and cls.gradient_free else ""
             text = (
-                f"L∞ <b>{s.linf:.1f}/255</b> · L2 <b>{s.l2:.2f}</b> · d {s.d:.3f}<br>"
+                f"L∞ <b>{s.linf:.1f}/255</b> · L2 <b>{s.l2:.2f}</b> · d {s.d:.3f}{queries}<br>"
                 f"PSNR {res.psnr:.1f} dB · {res.seconds:.1f} s"
             )
             return text + (f"<br>{res.judgement.note}" if res.judgement.note else "")

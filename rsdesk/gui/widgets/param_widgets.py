@@ -13,6 +13,7 @@ import re
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
@@ -83,6 +84,15 @@ class ParamEditor(QWidget):
             self.box.toggled.connect(lambda on: self.value_changed.emit(spec.name, bool(on)))
             lay.addWidget(self.box)
             return
+        if spec.choices:
+            combo = QComboBox()
+            combo.addItems(list(spec.choices))
+            combo.currentTextChanged.connect(lambda text: self.value_changed.emit(spec.name, text))
+            combo.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+            self.box = combo
+            self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+            lay.addWidget(combo)
+            return
         if spec.integer:
             box = QSpinBox()
             lo = int(spec.minimum) - (1 if spec.optional else 0)
@@ -125,6 +135,8 @@ class ParamEditor(QWidget):
     def value(self) -> object:
         if isinstance(self.box, QCheckBox):
             return self.box.isChecked()
+        if isinstance(self.box, QComboBox):
+            return self.box.currentText()
         v = self.box.value()
         if self.spec.optional and v < self.spec.minimum:
             return None
@@ -138,6 +150,8 @@ class ParamEditor(QWidget):
         try:
             if isinstance(self.box, QCheckBox):
                 self.box.setChecked(bool(value))
+            elif isinstance(self.box, QComboBox):
+                self.box.setCurrentText(str(value if value is not None else self.spec.default))
             else:
                 v = self.box.minimum() if value is None else float(value)
                 self.box.setValue(int(v) if self.spec.integer else v)

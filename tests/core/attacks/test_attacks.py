@@ -297,7 +297,27 @@ def test_bpda_judges_success_through_the_defense(tiny_classifier, tiny_batch):
 
 
 def test_registry_and_aliases():
-    assert set(ATTACKS) == {"fgsm", "bim", "mifgsm", "cw", "bpda"}
+    assert set(ATTACKS) == {
+        "fgsm",
+        "bim",
+        "mifgsm",
+        "cw",
+        "pgd-l2",
+        "mifgsm-l2",
+        "apgd-ce",
+        "apgd-dlr",
+        "apgd-ce-l2",
+        "apgd-dlr-l2",
+        "bpda",
+        "bpda-pgd-l2",
+        "bpda-apgd-ce",
+        "bpda-apgd-dlr",
+        "bpda-apgd-ce-l2",
+        "bpda-apgd-dlr-l2",
+        "square",
+        "square-l2",
+    }
+    assert create_attack("PGD_L2").name == "pgd-l2"
     assert isinstance(create_attack("MI-FGSM"), MIFGSM)
     assert isinstance(create_attack("cw_l2"), CWL2)
     assert isinstance(create_attack("mi"), MIFGSM)
@@ -330,7 +350,10 @@ def test_traits_describe_every_attack():
         assert cls.strength.param in specs and set(cls.MAIN_PARAMS) <= specs, name
         assert attack_class(name.upper()) is cls
     assert ATTACKS["cw"].strength is RELATIVE_L2 and ATTACKS["bim"].strength is LINF
-    assert [n for n, c in ATTACKS.items() if c.defense_aware] == ["bpda"]
+    aware = [n for n, c in ATTACKS.items() if c.defense_aware]
+    assert aware[0] == "bpda" and all(n.startswith(("bpda", "square")) for n in aware)
+    assert [n for n, c in ATTACKS.items() if c.gradient_free] == ["square", "square-l2"]
+    assert ATTACKS["pgd-l2"].strength is RELATIVE_L2 and ATTACKS["apgd-ce"].strength is LINF
     assert ATTACKS["bpda"].short_title == "BPDA (defense-aware)"
     assert ATTACKS["mifgsm"].short_title == "MI-FGSM"
     assert LINF.format(8) == "ε 8/255" and RELATIVE_L2.format(0.05) == "d 0.05"

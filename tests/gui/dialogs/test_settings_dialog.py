@@ -146,9 +146,15 @@ def test_every_editor_holds_the_range_and_label_of_its_core_spec(dialog):
         spec = field_spec(name)
         if spec is None or isinstance(binding.widget, QLineEdit):
             continue
+        if spec.choices:  # a word from a list: the editor offers exactly the spec's words
+            widget = binding.widget
+            assert [widget.itemText(i) for i in range(widget.count())] == list(spec.choices), name
+            checked.add(name)
+            continue
         assert (binding.widget.minimum(), binding.widget.maximum()) == (spec.minimum, spec.maximum), name
         checked.add(name)
     assert checked >= {"k", "theta", "h", "patch_size", "n_atoms", "patches_per_image", "eps", "steps"}
+    assert "precision" in checked and field_label("precision") == "Attack gradients"
     assert field_spec("k") is param_spec("defense", "regionsparse", "k")
     assert field_spec("cw_kappa") is param_spec("attack", "cw", "kappa")
     assert field_spec("eps") is param_spec("attack", "bim", "eps")

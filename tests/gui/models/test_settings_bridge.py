@@ -24,7 +24,17 @@ def test_shared_fields_reach_every_attack_that_has_the_parameter(qtbot):
     s = Settings(eps=3.0, steps=7, cw_steps=11, cw_c=0.5, cw_kappa=2.0, k=2, theta=0.5, attack="mifgsm")
     assert apply_settings(state, s) == []
     with_eps = [n for n, c in ATTACKS.items() if any(p.name == "eps" for p in c.PARAMS)]
-    assert with_eps == ["fgsm", "bim", "mifgsm", "bpda"]
+    assert with_eps == [
+        "fgsm",
+        "bim",
+        "mifgsm",
+        "apgd-ce",
+        "apgd-dlr",
+        "bpda",
+        "bpda-apgd-ce",
+        "bpda-apgd-dlr",
+        "square",
+    ]
     assert all(state.attack_values(n)["eps"] == 3.0 for n in with_eps)
     assert [state.attack_values(n)["steps"] for n in ("bim", "mifgsm", "bpda")] == [7, 7, 7]
     cw = state.attack_values("cw")

@@ -116,4 +116,10 @@ def test_export_writes_the_figures_and_the_tables(qtbot, runner, tmp_path):
     assert (out / "figures" / "evaluate.png").stat().st_size > 1000
     assert "| defense |" in (out / "summary.md").read_text(encoding="utf-8")
     lines = (out / "cells.csv").read_text(encoding="utf-8").splitlines()
-    assert lines[0] == "attack,strength,defense,n,correct,accuracy,ci_low,ci_high" and len(lines) == 1 + 9
+    assert lines[0] == "attack,strength,defense,n,correct,accuracy,ci_low,ci_high"
+    # the 9 cells of the run, then the headline's worst case per image at each budget (one attack here)
+    cells = [line for line in lines[1:] if not line.startswith("worst-case")]
+    assert len(cells) == 9
+    # with FGSM the only attack, its worst case at each budget is FGSM's own cell
+    worst = sorted(line.removeprefix("worst-case,") for line in lines[1:] if line.startswith("worst-case"))
+    assert worst == sorted(c.removeprefix("fgsm,") for c in cells if not c.startswith("fgsm,0.0,"))

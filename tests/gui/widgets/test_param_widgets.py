@@ -20,6 +20,14 @@ def test_param_forms_follow_the_core_specs(qtbot, name):
         ed = form.editors[spec.name]
         if spec.is_bool:
             continue
+        if spec.choices:  # a word from a list (BPDA's surrogate): a combo box offering exactly those
+            assert [ed.box.itemText(i) for i in range(ed.box.count())] == list(spec.choices)
+            ed.set_value(spec.choices[-1])
+            assert ed.value() == spec.choices[-1]
+            with qtbot.waitSignal(ed.value_changed) as blocker:
+                ed.box.setCurrentIndex(0)
+            assert blocker.args == [spec.name, spec.choices[0]]
+            continue
         if not spec.optional:
             assert ed.box.maximum() == pytest.approx(min(spec.maximum, 2**31 - 1))
             assert (
