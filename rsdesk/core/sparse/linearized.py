@@ -16,9 +16,8 @@ import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 from rsdesk.core.sparse.filters import bilateral
-from rsdesk.core.sparse.omp import OmpWorkspace, batch_omp, chunk_for
-from rsdesk.core.sparse.patches import NORM_EPS, image_to_tensor, padded_grid
-from rsdesk.core.sparse.purifier import RegionSparse, _patch_statistics
+from rsdesk.core.sparse.patches import NORM_EPS, padded_grid
+from rsdesk.core.sparse.purifier import RegionSparse, Supports
 
 #: The backward passes a defense-aware attack may take through a purifier: the identity (classic BPDA) …
 IDENTITY = "identity"
@@ -245,63 +244,6 @@ def linearize_bilateral(
 # ----- RegionSparse --------------------------------------------------------------------------------
 
 
-def _omp_supports(
-    purifier: RegionSparse, img: np.ndarray, region: np.ndarray | None
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
-    """Re-run the selection, statistics and Batch-OMP of :func:`~rsdesk.core.sparse.purifier.sparse_code`
-    for ``img`` with the same operations in the same order (band by band, float32, the same buffers), so
-    every patch gets bit for bit the support the real purification chose. Returns which grid patches are
-    coded (gh×gw), the atoms OMP chose for each (N×k, grid order) and the slots it filled (an early-stopped
-    patch leaves the rest at coefficient 0); None where no patch is coded."""
-    p = purifier.params
-    atoms, gram = purifier._atoms, purifier._gram
-    b, k, stride = purifier.dictionary.patch_size, p.k, p.stride
-    dev, dt = atoms.device, atoms.dtype
-    chunk = chunk_for(dev)
-    x = image_to_tensor(img, dev).to(dt)
-    h, w = x.shape[-2:]
-    xp, _, _ = padded_grid(x, b, stride)
-    hp, wp = xp.shape[-2:]
-    gh, gw = (hp - b) // stride + 1, (wp - b) // stride + 1
-    if region is not None:
-        r = torch.from_numpy(np.ascontiguousarray(region, dtype=np.float32)).to(dev)[None, None]
-        r = F.pad(r, (0, wp - w, 0, hp - h))
-        sel = F.max_pool2d(r, kernel_size=b, stride=stride)[0, 0] > 0
-    else:
-        sel = torch.ones((gh, gw), dtype=torch.bool, device=dev)
-    if int(sel.sum()) == 0:
-        return None
-    if p.normalize:
-        mean, std = _patch_statistics(xp, sel, b, stride)
-        std = std + NORM_EPS
-    else:
-        mean, std = atoms.new_zeros(atoms.shape[1]), atoms.new_ones(atoms.shape[1])
-    corr_atoms = atoms / std
-    offset = corr_atoms @ mean
-    rows_per_band = max(1, chunk // gw)
-    rows_max, m = rows_per_band * gw, atoms.shape[1]
-    patch_buf, chosen_buf = (torch.empty((rows_max, m), dtype=dt, device=dev) for _ in range(2))
-    xy_buf = torch.empty((rows_max, atoms.shape[0]), dtype=dt, device=dev)
-    workspace = OmpWorkspace(rows_max, atoms.shape[0], k, dt, dev)
-    idx_parts, used_parts = [], []
-    for r0 in range(0, gh, rows_per_band):
-        r1 = min(gh, r0 + rows_per_band)
-        ids = sel[r0:r1].flatten().nonzero().squeeze(1)
-        n_band, n_ids = (r1 - r0) * gw, ids.numel()
-        if n_ids == 0:
-            continue
-        y0, y1 = r0 * stride, (r1 - 1) * stride + b
-        view = xp[0, :, y0:y1].unfold(1, b, stride).unfold(2, b, stride).permute(1, 2, 0, 3, 4)
-        patches = patch_buf[:n_band]
-        patches.view(r1 - r0, gw, 3, b, b).copy_(view)
-        chosen = patches if n_ids == n_band else torch.index_select(patches, 0, ids, out=chosen_buf[:n_ids])
-        xy = torch.addmm(offset, chosen, corr_atoms.T, beta=-1.0, out=xy_buf[:n_ids])
-        idx, coef = batch_omp(xy, gram, k, chunk=max(chunk, n_ids), workspace=workspace)
-        idx_parts.append(idx)
-        used_parts.append(coef != 0)
-    return sel.cpu(), torch.cat(idx_parts).cpu(), torch.cat(used_parts).cpu()
-
-
 def _support_inverses(gram: torch.Tensor, idx: torch.Tensor, used: torch.Tensor) -> torch.Tensor:
     """(G_SS)⁻¹ per patch in float64: least squares on a support is ``c = G_SS⁻¹ · A_S z``, which is what
     OMP's coefficients are. Unused slots get an identity row and column, so their coefficient is 0."""
@@ -317,10 +259,10 @@ def _safe_sqrt(v: torch.Tensor) -> torch.Tensor:
 
 
 def sparse_code_function(
-    purifier: RegionSparse, img: np.ndarray, region: np.ndarray | None
+    purifier: RegionSparse, img: np.ndarray, supports: Supports
 ) -> Callable[[torch.Tensor], torch.Tensor]:
     """The sparse coding of :func:`~rsdesk.core.sparse.purifier.sparse_code` with every patch's OMP support
-    held at its value for ``img`` (``region`` as sparse_code is given it).
+    held at what sparse_code chose for ``img`` (``supports``, recorded by that call).
 
     Differentiable in x: the patch statistics μ and σ (they are smooth functions of the image; holding them
     fixed would give a different, less exact map), the z-scores, the least-squares coefficients on each
@@ -329,10 +271,10 @@ def sparse_code_function(
     """
     p = purifier.params
     b, stride = purifier.dictionary.patch_size, p.stride
-    found = _omp_supports(purifier, np.asarray(img, dtype=np.float32), region)
-    if found is None:
+    if supports.sel is None:
         return _identity  # nothing coded: sparse_code returns its input
-    sel, idx, used = found
+    sel, idx, used = supports.sel, supports.idx, supports.used
+    assert idx is not None and used is not None
     h, w = img.shape[:2]
     ids = sel.flatten().nonzero().squeeze(1)
     _, py, px = padded_grid(torch.ones((1, 1, h, w)), b, stride)
@@ -383,10 +325,10 @@ def linearize_regionsparse(
     """
     p = purifier.params
     img = np.asarray(img, dtype=np.float32)
-    real = purifier.purify(img)
+    real = purifier.purify(img, keep_supports=True)
     weight = real.weight
-    region = weight > 1e-3
-    sc = sparse_code_function(purifier, img, None if region.all() else region)
+    assert real.supports is not None
+    sc = sparse_code_function(purifier, img, real.supports)
     if p.background_filter:
         bg = bilateral_function(img, p.bilateral_d, p.sigma_color, p.sigma_space, hold_weights)
     else:

@@ -54,6 +54,18 @@ class RegionSparseParams:
 
 
 @dataclass
+class Supports:
+    """What :func:`sparse_code` chose for one image, kept when asked (the exact surrogate holds it fixed):
+    which grid patches it coded (gh×gw), the atoms Batch-OMP chose for each (N×k, grid order) and the slots
+    it filled (an early-stopped patch leaves the rest at coefficient 0). ``sel`` stays None where no patch
+    was coded. All on the CPU."""
+
+    sel: torch.Tensor | None = None
+    idx: torch.Tensor | None = None
+    used: torch.Tensor | None = None
+
+
+@dataclass
 class Purification:
     """The purified image and the intermediates the panels show (the mask, the blend weight, the sparse-coded
     image and the filtered background), with timings."""
@@ -64,6 +76,8 @@ class Purification:
     sparse_coded: np.ndarray
     background: np.ndarray
     info: dict[str, float | str | bool] = field(default_factory=dict)
+    #: each coded patch's OMP support, where :meth:`RegionSparse.purify` was asked to keep it
+    supports: Supports | None = None
 
 
 def _patch_statistics(
@@ -116,10 +130,12 @@ def sparse_code(
     gram: torch.Tensor | None = None,
     cancel: CancelFn | None = None,
     chunk: int | None = None,
+    record: Supports | None = None,
 ) -> tuple[np.ndarray, int]:
     """Sparse-code the patches of ``img`` that touch ``region`` (all if None) and average them back.
 
-    Pixels no coded patch covers keep their input value. Returns the image and the number of patches.
+    Pixels no coded patch covers keep their input value. Returns the image and the number of patches;
+    ``record``, where given, receives the selection and every patch's OMP support.
 
     The patch matrix of a whole image (≈50 000 × 192 at stride 1) does not fit in cache, and every pass
     over it costs more than the arithmetic, so the work is fused per band of patch rows: extract the band's
@@ -169,6 +185,8 @@ def sparse_code(
     cols_buf = torch.empty((m, rows_max), dtype=dt, device=dev)
     xy_buf = torch.empty((rows_max, atoms.shape[0]), dtype=dt, device=dev)
     workspace = OmpWorkspace(rows_max, atoms.shape[0], k, dt, dev)
+    idx_parts: list[torch.Tensor] = []
+    used_parts: list[torch.Tensor] = []
     for r0 in range(0, gh, rows_per_band):
         check_cancel(cancel)
         r1 = min(gh, r0 + rows_per_band)
@@ -184,6 +202,9 @@ def sparse_code(
         chosen = patches if n_ids == n_band else torch.index_select(patches, 0, ids, out=chosen_buf[:n_ids])
         xy = torch.addmm(offset, chosen, corr_atoms.T, beta=-1.0, out=xy_buf[:n_ids])
         idx, coef = batch_omp(xy, g, k, chunk=max(chunk, n_ids), workspace=workspace)
+        if record is not None:
+            idx_parts.append(idx.cpu())
+            used_parts.append((coef != 0).cpu())
         rec = sparse_reconstruct(idx, coef, rebuild_atoms, out=rec_buf[:n_ids], tmp=gather_buf[:n_ids])
         # Rebuilt patches as columns (the layout F.fold reads), zeros where a patch was not coded.
         cols = cols_buf[:, :n_band]
@@ -198,6 +219,8 @@ def sparse_code(
     total += spread[:, :3]
     count = spread[:, 3:]
     out = torch.where(count > 0, total / count.clamp_min(1.0), xp)[..., :h, :w]
+    if record is not None:
+        record.sel, record.idx, record.used = sel.cpu(), torch.cat(idx_parts), torch.cat(used_parts)
     return np.clip(tensor_to_image(out), 0.0, 1.0), n_sel
 
 
@@ -228,9 +251,16 @@ class RegionSparse:
         return new
 
     def purify(
-        self, img: np.ndarray, progress: ProgressFn | None = None, cancel: CancelFn | None = None
+        self,
+        img: np.ndarray,
+        progress: ProgressFn | None = None,
+        cancel: CancelFn | None = None,
+        keep_supports: bool = False,
     ) -> Purification:
+        """``keep_supports``: also return each coded patch's OMP support (:class:`Supports`), which the exact
+        surrogate holds fixed, so it need not run OMP a second time."""
         p = self.params
+        supports = Supports() if keep_supports else None
         b = self.dictionary.patch_size
         if min(img.shape[:2]) < b:
             raise ValueError(f"image is smaller than the dictionary's {b}×{b} patches")
@@ -258,6 +288,7 @@ class RegionSparse:
             normalize=p.normalize,
             gram=self._gram,
             cancel=cancel,
+            record=supports,
         )
         t2 = time.perf_counter()
         report(progress, 0.85, "filtering the background")
@@ -281,4 +312,5 @@ class RegionSparse:
                 "seconds_background": t3 - t2,
                 "seconds": t3 - t0,
             },
+            supports=supports,
         )

@@ -20,7 +20,7 @@ from rsdesk.core.sparse.linearized import (
     linearize_regionsparse,
     sparse_code_function,
 )
-from rsdesk.core.sparse.purifier import RegionSparse, RegionSparseParams, sparse_code
+from rsdesk.core.sparse.purifier import RegionSparse, RegionSparseParams, Supports, sparse_code
 
 # torch's forward-mode AD of some indexing ops goes through a TorchScript decomposition, which warns.
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")
@@ -179,8 +179,9 @@ def test_sparse_code_surrogate_matches_sparse_code_on_odd_sizes_and_regions(bund
     region = np.zeros(img.shape[:2], bool)
     region[10:40, 15:50] = True
     rs = RegionSparse(bundled, RegionSparseParams(stride=stride))
-    want, _ = sparse_code(img, rs._atoms, 8, rs.params.k, stride, region=region)
-    got = _hwc(sparse_code_function(rs, img, region)(_chw(img)))
+    supports = Supports()
+    want, _ = sparse_code(img, rs._atoms, 8, rs.params.k, stride, region=region, record=supports)
+    got = _hwc(sparse_code_function(rs, img, supports)(_chw(img)))
     assert np.abs(got - want).max() <= 1e-5
     np.testing.assert_array_equal(got[50:], img[50:])  # uncovered pixels keep their input
 
