@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
+from rsdesk.core.attacks.base import LINF, Strength
 from rsdesk.core.params import Param
 from rsdesk.core.progress import CancelFn, ProgressFn, check_cancel, report
 
@@ -18,6 +19,16 @@ from rsdesk.core.progress import CancelFn, ProgressFn, check_cancel, report
 def l2_radii(x: torch.Tensor, d: float) -> torch.Tensor:
     """ε_i = d·‖x_i‖₂ per image, in [0, 1] pixel space (so every adversarial's ‖δ‖₂/‖x‖₂ ≤ d)."""
     return float(d) * x.detach().flatten(1).norm(dim=1)
+
+
+def scalar_eps_calls(x: torch.Tensor, strength: Strength, value: float) -> list[tuple[slice, float]]:
+    """How to run a torchattacks attack, which takes one scalar ε per call (its inner loop indexes the images
+    still to fool, so a per-image ε tensor would not line up): L∞ ε (/255) is one call for the batch; a
+    relative L2 budget d is one call per image with its own radius d·‖x_i‖₂ (the same search, and seed,
+    that image would get as a batch of one)."""
+    if strength.kind == LINF.kind:
+        return [(slice(None), float(value) / 255.0)]
+    return [(slice(i, i + 1), float(r)) for i, r in enumerate(l2_radii(x, value).tolist())]
 
 
 def project_l2(adv: torch.Tensor, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:

@@ -22,7 +22,7 @@ from typing import ClassVar
 import torch
 import torchattacks
 
-from rsdesk.core.attacks._budget import SEED, CountingModel, D, l2_radii, seeded
+from rsdesk.core.attacks._budget import SEED, CountingModel, D, scalar_eps_calls, seeded
 from rsdesk.core.attacks.base import EPS, LINF, PROJECTED, RELATIVE_L2, Attack
 from rsdesk.core.models.classifier import Classifier
 from rsdesk.core.params import Param
@@ -65,10 +65,6 @@ class _APGD(Attack):
         restarts = int(params.get("restarts", 1) or 1)  # type: ignore[call-overload]
         return steps * restarts * (int(params.get("eot", 1) or 1) if eot else 1)  # type: ignore[call-overload]
 
-    def _runs(self, x: torch.Tensor) -> list[tuple[slice, float]]:
-        """The groups of images torchattacks attacks in one call, each with its scalar ε."""
-        return [(slice(None), float(self.params["eps"]) / 255.0)]  # type: ignore[arg-type]
-
     def perturb(
         self,
         model: Classifier,
@@ -83,7 +79,7 @@ class _APGD(Attack):
                 f"{self.plain_title} runs untargeted; for a target class use BIM, PGD-L2 or CW-L2"
             )
         steps, restarts, eot = int(self.params["steps"]), int(self.params["restarts"]), self.eot
-        runs = self._runs(x)
+        runs = scalar_eps_calls(x, self.strength, float(self.params[self.strength.param]))  # type: ignore[arg-type]
         # per call: the clean check, then per restart eot forwards for the first gradient and eot per step
         # (torchattacks stops restarting once every image of the call is fooled)
         counted = CountingModel(
@@ -131,11 +127,6 @@ class APGDCEL2(_APGD):
     loss = "ce"
     MAIN_PARAMS = ("d", "steps")
     PARAMS = (D, _STEPS, _RESTARTS, SEED)
-
-    def _runs(self, x: torch.Tensor) -> list[tuple[slice, float]]:
-        """One call per image, each with its own radius d·‖x_i‖₂ (torchattacks takes one ε per call)."""
-        radii = l2_radii(x, float(self.params["d"]))  # type: ignore[arg-type]
-        return [(slice(i, i + 1), float(r)) for i, r in enumerate(radii.tolist())]
 
 
 class APGDDLRL2(APGDCEL2):

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 import torch
 import torchattacks
 
-from rsdesk.core.attacks._budget import SEED, CountingModel, D, l2_radii, seeded
+from rsdesk.core.attacks._budget import SEED, CountingModel, D, scalar_eps_calls, seeded
 from rsdesk.core.attacks.base import EPS, LINF, PROJECTED, RELATIVE_L2, Attack
 from rsdesk.core.models.classifier import Classifier
 from rsdesk.core.params import Param
@@ -84,10 +84,6 @@ class _Square(Attack):
         """Model queries per image (no gradients; a randomized defense is queried afresh each time)."""
         return int(params.get("queries", 300) or 300)  # type: ignore[call-overload]
 
-    def _runs(self, x: torch.Tensor) -> list[tuple[slice, float]]:
-        """The groups of images torchattacks attacks in one call, each with its scalar ε."""
-        raise NotImplementedError
-
     def perturb(
         self,
         model: Classifier,
@@ -99,7 +95,7 @@ class _Square(Attack):
     ) -> tuple[torch.Tensor, list[int]]:
         """The adversarial batch and each image's queries (also kept in :attr:`queries_used`)."""
         queries = int(self.params["queries"])
-        runs = self._runs(x)
+        runs = scalar_eps_calls(x, self.strength, float(self.params[self.strength.param]))  # type: ignore[arg-type]
         # per run: the clean check, the initial square, up to `queries` searches, the final check
         counted = CountingModel(model, len(runs) * (queries + 3), progress, cancel, label="query")
         atk = _RecordingSquare(
@@ -136,9 +132,6 @@ class SquareLinf(_Square):
     MAIN_PARAMS = ("eps", "queries")
     PARAMS = (EPS, _QUERIES, _P_INIT, SEED)
 
-    def _runs(self, x: torch.Tensor) -> list[tuple[slice, float]]:
-        return [(slice(None), float(self.params["eps"]) / 255.0)]  # type: ignore[arg-type]
-
 
 class SquareL2(_Square):
     """Square in L2 at a relative budget d: each image its own radius d·‖x‖₂."""
@@ -148,9 +141,3 @@ class SquareL2(_Square):
     norm = "L2"
     MAIN_PARAMS = ("d", "queries")
     PARAMS = (D, _QUERIES, _P_INIT, SEED)
-
-    def _runs(self, x: torch.Tensor) -> list[tuple[slice, float]]:
-        # torchattacks' Square takes one scalar ε for its batch (its inner loop indexes the images still to
-        # fool, so a per-image ε tensor would not line up): each image is attacked alone with its own ε_i,
-        # the same search (and seed) it would get as a batch of one.
-        return [(slice(i, i + 1), float(e)) for i, e in enumerate(l2_radii(x, float(self.params["d"])))]  # type: ignore[arg-type]
