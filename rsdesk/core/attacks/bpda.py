@@ -108,31 +108,26 @@ class BPDA(ThroughDefense, BIM):
 
 class BPDAPGDL2(ThroughDefense, PGDL2):
     name, title = "bpda-pgd-l2", "BPDA·PGD-L2 (defense-aware)"
-    short_title = "BPDA·PGD-L2"
     PARAMS = _aware_params(PGDL2)
 
 
 class BPDAAPGDCE(ThroughDefense, APGDCE):
     name, title = "bpda-apgd-ce", "BPDA·APGD-CE (defense-aware)"
-    short_title = "BPDA·APGD-CE"
     PARAMS = _aware_params(APGDCE)
 
 
 class BPDAAPGDDLR(ThroughDefense, APGDDLR):
     name, title = "bpda-apgd-dlr", "BPDA·APGD-DLR (defense-aware)"
-    short_title = "BPDA·APGD-DLR"
     PARAMS = _aware_params(APGDDLR)
 
 
 class BPDAAPGDCEL2(ThroughDefense, APGDCEL2):
     name, title = "bpda-apgd-ce-l2", "BPDA·APGD-CE-L2 (defense-aware)"
-    short_title = "BPDA·APGD-CE-L2"
     PARAMS = _aware_params(APGDCEL2)
 
 
 class BPDAAPGDDLRL2(ThroughDefense, APGDDLRL2):
     name, title = "bpda-apgd-dlr-l2", "BPDA·APGD-DLR-L2 (defense-aware)"
-    short_title = "BPDA·APGD-DLR-L2"
     PARAMS = _aware_params(APGDDLRL2)
 
 
