@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from rsdesk.core.errors import ClassifierError
-from rsdesk.core.models import efficientnet_lite, torchvision_family
+from rsdesk.core.models import efficientnet_lite, timm_family, torchvision_family
 from rsdesk.core.models.spec import ClassifierFamily, ClassifierSpec, default_tag
 
 __all__ = [
@@ -29,13 +29,15 @@ FAMILIES: tuple[ClassifierFamily, ...] = (
     efficientnet_lite.FAMILY,
     torchvision_family.INCEPTION,
     torchvision_family.TORCHVISION,
+    timm_family.TIMM,
 )
 
 DEFAULT_CLASSIFIER = "efficientnet-lite0"
 
 
 def available_classifiers() -> list[str]:
-    """Names accepted by :func:`load_classifier`, family by family (torchvision's only where installed)."""
+    """Names accepted by :func:`load_classifier`, family by family (torchvision's and timm's only where
+    installed)."""
     return [name for family in FAMILIES for name in family.names()]
 
 

@@ -7,6 +7,7 @@ importing the registry that lists it (the registry imports every family).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,16 +48,32 @@ class ClassifierSpec:
     tag: str = ""
     #: the weights file used when the user names none (one shipped in a pip package), if there is one
     default_weights: Callable[[], Path] | None = field(default=None, repr=False)
+    #: the share of the scaled image the center crop keeps (timm's ``crop_pct``; 1.0: the whole shorter side)
+    crop_pct: float = 1.0
 
     def __post_init__(self) -> None:
         if self.interpolation not in RESIZERS:
             raise ValueError(f"{self.name}: unknown interpolation {self.interpolation!r}")
+        if not 0.0 < self.crop_pct <= 1.0:
+            raise ValueError(f"{self.name}: crop_pct must be in (0, 1], not {self.crop_pct!r}")
         if not self.tag:
             object.__setattr__(self, "tag", default_tag(self.name))
 
     def prepare(self, img: np.ndarray) -> np.ndarray:
-        """Bring an H×W×3 [0, 1] image to the input size the way this classifier expects."""
-        return RESIZERS[self.interpolation](img, self.input_size)
+        """Bring an H×W×3 [0, 1] image to the input size the way this classifier expects.
+
+        The shorter side is scaled to ``input_size / crop_pct`` (rounded down, as timm's eval transform
+        does) and the central ``input_size`` square is cut. An image already at the input size comes back
+        unchanged, so an adversarial image saved at the model's resolution is classified as it was attacked.
+        """
+        size = self.input_size
+        resize = RESIZERS[self.interpolation]
+        h, w = img.shape[:2]
+        if self.crop_pct >= 1.0 or (h == size and w == size):
+            return resize(img, size)
+        scaled = resize(img, max(size, math.floor(size / self.crop_pct)))
+        top, left = (scaled.shape[0] - size) // 2, (scaled.shape[1] - size) // 2
+        return np.ascontiguousarray(scaled[top : top + size, left : left + size])
 
 
 def default_tag(name: str) -> str:

@@ -160,7 +160,7 @@ def test_an_unknown_name_lists_every_family(registered):
         classifier_spec("resnet9000")
     assert str(info.value) == (
         "unknown classifier 'resnet9000'; choose efficientnet-lite0, efficientnet-lite1, "
-        "efficientnet-lite2, inception-v3, torchvision/<arch> or tiny/net"
+        "efficientnet-lite2, inception-v3, torchvision/<arch>, timm/<name> or tiny/net"
     )
 
 
