@@ -97,6 +97,8 @@ def test_wheel_contains_the_resources(wheel):
     res = "rsdesk/resources/"
     for required in (
         "default_dictionary.npz",
+        "comdefend.pth",
+        "comdefend.json",
         "imagenet_classes.tsv",
         "samples/labels.csv",
         "icons/rsdesk.svg",

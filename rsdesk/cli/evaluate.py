@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -88,6 +89,7 @@ def plan_from_options(args: argparse.Namespace) -> dict[str, Any]:
 def build_plan(args: argparse.Namespace) -> dict[str, Any]:
     """``--plan`` (a preset name or a JSON file) or the plan the options describe."""
     from rsdesk.core.evaluation import PRESETS, load_plan_file, preset
+    from rsdesk.core.evaluation.retrained import attach_models, parse_model_options
 
     if args.plan:
         data = preset(args.plan, args.source, args.source_weights) if args.plan in PRESETS else None
@@ -99,6 +101,7 @@ def build_plan(args: argparse.Namespace) -> dict[str, Any]:
             data = load_plan_file(args.plan)
     else:
         data = plan_from_options(args)
+    data = attach_models(data, parse_model_options(getattr(args, "model", None)))
     if args.all_images:
         data["protocol"] = "all"
     if args.precision:  # over a plan file's or a preset's own
@@ -147,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
                 threads=args.threads,
                 progress=bar,
                 on_problem=problem,
+                on_note=lambda text: write_line(f"note: {text}", sys.stderr),
             )
     except KeyboardInterrupt as exc:
         if args.out:

@@ -35,18 +35,30 @@ def parse_set(values: Sequence[str] | None) -> dict[str, str]:
     return out
 
 
+def learned_file(args: argparse.Namespace) -> object:
+    """The value of the defense's learned file: the option named as its :attr:`~LearnedFile.option`
+    (``--dictionary`` for RegionSparse, ``--defense-weights`` for ComDefend); None for its default. A
+    learned-file option given to a defense that takes another file, or none, is refused."""
+    from rsdesk.core.defenses import DEFENSES, defense_class
+
+    cls = defense_class(args.defense)
+    own = cls.learned_file.option if cls.learned_file is not None else None
+    files = {c.learned_file.option: c.learned_file.title for c in DEFENSES.values() if c.learned_file}
+    for option, title in files.items():
+        if option != own and getattr(args, option, None) is not None:
+            raise ValueError(f"--{option.replace('_', '-')}: {cls.title} takes no {title}")
+    return getattr(args, own, None) if own is not None else None
+
+
 def run(args: argparse.Namespace) -> int:
     """Purify each input; the defense is built (and its device checked) before the classifier loads."""
-    from rsdesk.core.defenses import create_defense, defense_class
+    from rsdesk.core.defenses import create_defense
 
     params: dict[str, object] = dict(parse_set(args.set))
     for k in OPTION_PARAMS:
         if getattr(args, k) is not None:
             params[k] = getattr(args, k)
-    takes = defense_class(args.defense).needs_dictionary  # --dictionary is a RegionSparse dictionary
-    defense = create_defense(
-        args.defense, params, file=args.dictionary if takes else None, device=args.device
-    )
+    defense = create_defense(args.defense, params, file=learned_file(args), device=args.device)
     failures = Failures()
     used: set[Path] = set()
     paths = input_files(args.inputs, failures)

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from rsdesk import __version__
-from rsdesk.cli import attack, classify, evaluate, purify, train
+from rsdesk.cli import attack, classify, evaluate, finetune, purify, train, train_comdefend
 from rsdesk.cli.interrupt import EXIT_INTERRUPTED, Interrupted, InterruptGuard, caused_by_interrupt
 from rsdesk.cli.output import print_error
 
@@ -89,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--dictionary",
         help="RegionSparse dictionary .npz (default: the bundled one; 'random': the noTR ablation)",
     )
+    p.add_argument(
+        "--defense-weights",
+        metavar="F.pth",
+        help="weights of a learned defense (ComDefend; default: the bundled ones, trained here)",
+    )
     p.add_argument("--k", type=int, help="RegionSparse sparsity K")
     p.add_argument("--theta", type=float, help="RegionSparse θ")
     p.add_argument("--stride", type=int, help="RegionSparse patch stride")
@@ -116,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True, help="output .npz")
     p.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser("train-comdefend", help="train ComDefend's compression model on a folder of images")
+    train_comdefend.add_arguments(p)
 
     p = sub.add_parser(
         "evaluate",
@@ -152,9 +160,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ray", metavar="ADDRESS", help="run on a Ray cluster ('local': a private one here)")
     p.add_argument("--quantize", action="store_true", help="round adversarial images to 8 bits first")
     p.add_argument("--limit", type=int, help="use only the first N labelled images")
+    p.add_argument(
+        "--model",
+        action="append",
+        metavar="ROW=FILE",
+        help="judge the plan's defense row ROW by this retrained model (rsdesk finetune's output; its "
+        "MODEL.json names the classifier); images it was fine-tuned on are left out of the run",
+    )
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     _add_precision_arg(p, None)  # None: the plan's (a plan file's own, else fp32)
     _add_model_args(p)
+
+    p = sub.add_parser("finetune", help="fine-tune a classifier on a defense's outputs and/or FGSM examples")
+    finetune.add_options(p)  # every value is checked by the core's FinetuneConfig when the command runs
     return parser
 
 
@@ -174,7 +192,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "attack": attack.run,
     "purify": purify.run,
     "train-dictionary": train.run,
+    "train-comdefend": train_comdefend.run,
     "evaluate": evaluate.run,
+    "finetune": finetune.run,
 }
 
 

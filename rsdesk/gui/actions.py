@@ -82,12 +82,18 @@ class Actions:
         self.load_dictionary = _action(w, "&Load Dictionary…")
         self.save_dictionary = _action(w, "&Save Dictionary As…")
         self.bundled_dictionary = _action(w, "Use the &Bundled Dictionary")
+        self.finetune = _action(
+            w,
+            "&Fine-Tune From Folder…",
+            (),
+            "Fine-tune the classifier on a folder of images: on a defense's outputs, with FGSM, or both",
+        )
         self.samples = _action(w, "Open the &Sample Images")
         self.about = _action(w, "&About RSDesk")
 
 
 def install_menus(bar: QMenuBar, a: Actions, extra_view: list[QAction]) -> None:
-    """File, Edit, View, Attack, Defense, Dictionary, Help."""
+    """File, Edit, View, Attack, Defense, Dictionary, Classifier, Help."""
     file = bar.addMenu("&File")
     for item in (a.open_files, a.open_folder, None, a.export, None, a.quit):
         file.addSeparator() if item is None else file.addAction(item)
@@ -102,6 +108,7 @@ def install_menus(bar: QMenuBar, a: Actions, extra_view: list[QAction]) -> None:
     dictionary = bar.addMenu("Dictio&nary")
     for item in (a.train, None, a.load_dictionary, a.save_dictionary, a.bundled_dictionary):
         dictionary.addSeparator() if item is None else dictionary.addAction(item)
+    bar.addMenu("&Classifier").addAction(a.finetune)
     help_menu = bar.addMenu("&Help")
     help_menu.addAction(a.samples)
     help_menu.addAction(a.about)

@@ -30,6 +30,7 @@ from rsdesk.core.errors import problems_text
 from rsdesk.core.io.assets import sample_image_paths
 from rsdesk.gui.actions import Actions, install_menus
 from rsdesk.gui.dialogs import files
+from rsdesk.gui.dialogs.finetune_dialog import show_finetune
 from rsdesk.gui.dialogs.settings_dialog import SettingsDialog
 from rsdesk.gui.models.gallery import PathRole
 from rsdesk.gui.models.results import Row
@@ -213,6 +214,7 @@ class MainWindow(FileDropTarget, QMainWindow):
         a.load_dictionary.triggered.connect(self.load_dictionary_dialog)
         a.save_dictionary.triggered.connect(self.save_dictionary_dialog)
         a.bundled_dictionary.triggered.connect(lambda: self.session.use_dictionary(None))
+        a.finetune.triggered.connect(lambda: show_finetune(self, self.session))
         a.samples.triggered.connect(lambda: self.import_paths(sample_image_paths(), select=True))
         a.about.triggered.connect(self._about)
         self.session.message.connect(self.notify)

@@ -33,6 +33,7 @@ from rsdesk.gui.models.state import AppState, DictionaryInfo
 from rsdesk.gui.tasks import stages
 from rsdesk.gui.tasks.evaluation import EvaluationRunner
 from rsdesk.gui.tasks.exporter import NothingToExport, export_current
+from rsdesk.gui.tasks.finetuning import FineTuner, result_summary
 from rsdesk.gui.tasks.importer import Importer
 from rsdesk.gui.tasks.pipeline import Pipeline
 from rsdesk.gui.tasks.runner import JobRunner
@@ -74,6 +75,11 @@ class Session(QObject):
             self.runner, self.gallery, self.input_size, self.pipeline.cache.put_image, self
         )
         self.trainer = DictionaryTrainer(self.runner, self)
+        self.finetuner = FineTuner(self.runner, self)  # Classifier ▸ Fine-Tune From Folder…
+        tuner = self.finetuner
+        tuner.failed.connect(lambda m, d: self.message.emit("error", f"Fine-tuning failed: {m}", d))
+        tuner.cancelled.connect(lambda m: self.message.emit("info", f"Fine-tuning cancelled: {m}.", ""))
+        tuner.finished.connect(lambda r: self.message.emit("info", result_summary(r), str(r.out)))
         self.evaluation = EvaluationRunner(EvaluationResults(self), self.runner, self)  # the Evaluate tab's
         self.trainer.finished.connect(self._on_trained)
         self.trainer.failed.connect(
@@ -158,6 +164,10 @@ class Session(QObject):
         if mismatch and new.h != old.h:
             text = mismatch + ". Retrain it (Dictionary ▸ Train From Folder…) to use the new h."
             self.message.emit("warning", text, "")
+
+    def use_classifier_weights(self, classifier: str, weights: Path) -> None:
+        """Make a fine-tuned model the classifier, as the Settings dialog would: saved, and reloaded."""
+        self.apply_new_settings(replace(self.current_settings(), classifier=classifier, weights=str(weights)))
 
     def h_mismatch(self) -> str:
         return h_mismatch(self.settings, self.state.dictionary)

@@ -1,7 +1,8 @@
 """Every input-purification defense behind one interface, listed in :data:`DEFENSES` with its parameters.
 
 RegionSparse (spec §1–6) and the paper's baselines (spec §9): JPEG, feature squeezing, TVM, bilateral
-only, NLM only — plus "none" so the evaluation table has its no-defense row.
+only, NLM only, ComDefend (a learned compression model, trained here) — plus "none" so the evaluation
+table has its no-defense row.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import torch
 
 from rsdesk.core.defenses.base import Defense, DefenseResult, LearnedFile, NoDefense
 from rsdesk.core.defenses.baselines import JPEG, NLM, Bilateral, FeatureSqueezing
+from rsdesk.core.defenses.comdefend import ComDefend
 from rsdesk.core.defenses.regionsparse import RANDOM_DICTIONARY, RegionSparseDefense
 from rsdesk.core.defenses.tvm import TVM
 from rsdesk.core.models.classifier import resolve_device
@@ -24,6 +26,7 @@ __all__ = [
     "RANDOM_DICTIONARY",
     "TVM",
     "Bilateral",
+    "ComDefend",
     "Defense",
     "DefenseResult",
     "FeatureSqueezing",
@@ -37,7 +40,8 @@ __all__ = [
 
 #: Every defense, in menu order.
 DEFENSES: dict[str, type[Defense]] = {
-    cls.name: cls for cls in (NoDefense, RegionSparseDefense, JPEG, FeatureSqueezing, TVM, Bilateral, NLM)
+    cls.name: cls
+    for cls in (NoDefense, RegionSparseDefense, JPEG, FeatureSqueezing, TVM, Bilateral, NLM, ComDefend)
 }
 _ALIASES = {"rs": "regionsparse", "featuresqueezing": "squeeze", "tv": "tvm", "nonlocalmeans": "nlm"}
 

@@ -16,6 +16,7 @@ from rsdesk.core.evaluation.manifest import describe_run, open_run
 from rsdesk.core.evaluation.parsing import parse_plan
 from rsdesk.core.evaluation.plan import Plan, PlanError
 from rsdesk.core.evaluation.presets import PRESETS, load_plan_file, preset
+from rsdesk.core.evaluation.retrained import exclude_trained
 from rsdesk.core.evaluation.rundir import COLUMNS, ImageItem, RunDirectory, RunDirError
 from rsdesk.core.evaluation.summary import summarize
 from rsdesk.core.evaluation.worker import WorkerConfig
@@ -57,11 +58,14 @@ def run_evaluation(
     cancel: CancelFn | None = None,
     on_problem: Callable[[str], None] | None = None,
     on_rows: Callable[[list[dict[str, Any]]], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run (or resume, or extend) an evaluation into the run directory ``out``; returns the summary.
 
     ``images``: folders and files (walked and labelled here) or already collected items. ``ray``: None runs
-    in this process; ``"local"`` or a cluster address shards the units over Ray actors.
+    in this process; ``"local"`` or a cluster address shards the units over Ray actors. Images a row's
+    retrained model was fine-tuned on are left out (``on_note`` hears how many): no model is tested on what
+    it learned from.
     """
     parsed = parse_plan(plan)
     items = list(images)
@@ -71,6 +75,9 @@ def run_evaluation(
         raise PlanError(
             "no labelled images (need labels.csv beside them or an ImageNet synset in each file name)"
         )
+    items = exclude_trained(items, plan, on_note)  # type: ignore[arg-type]
+    if not items:
+        raise PlanError("every image was left out: the rows' retrained models were fine-tuned on all of them")
     rundir = RunDirectory(out)
     rundir.create()
     run_json = open_run(rundir, describe_run(parsed, items, classifier, weights))  # type: ignore[arg-type]

@@ -187,8 +187,8 @@ class Evaluation:
         b = self.plan.batch_size
         groups: dict[tuple[str, str | None], dict[float, dict[str, int | None]]] = {}
         for (akey, s, dkey), limit in self.plan.needed().items():
-            aware = self.plan.attacks[akey].threat == "aware"
-            g = groups.setdefault((akey, dkey if aware else None), {})
+            per_row = self.plan.attacks[akey].per_row
+            g = groups.setdefault((akey, dkey if per_row else None), {})
             g.setdefault(s, {})[dkey] = limit
         units = []
         for (akey, via), by_strength in groups.items():
@@ -218,9 +218,8 @@ class Evaluation:
             return judged
         entry = self.plan.attacks[akey]
         randomized = via is not None and self.plan.defenses[via].randomized
-        iters = entry.iterations(randomized) * (
-            1 + (via is not None and not self.plan.defenses[via].identity)
-        )
+        through = entry.threat == "aware" and via is not None and not self.plan.defenses[via].identity
+        iters = entry.iterations(randomized) * (1 + through)
         crafts = 1 if entry.scaled else len(todo)
         return judged + crafts * n * iters
 

@@ -25,6 +25,8 @@ from rsdesk.core.evaluation.plan import (
     PlanError,
 )
 from rsdesk.core.models.precision import DEFAULT_PRECISION, PRECISIONS
+from rsdesk.core.models.registry import classifier_spec
+from rsdesk.core.models.weights import card_classifier
 from rsdesk.core.params import resolve_params
 
 T = TypeVar("T")
@@ -76,6 +78,8 @@ def _attack_entry(key: str, spec: Mapping[str, Any]) -> AttackEntry:
         raise PlanError(f"{where}: only a defense-aware attack ({aware}) runs under the 'aware' threat model")
     if threat == "transfer" and not spec.get("source"):
         raise PlanError(f"{where}: a transfer attack needs a source classifier")
+    if threat != "transfer" and spec.get("source"):
+        raise PlanError(f"{where}: only a transfer attack has a source classifier (threat {threat!r})")
     # "strength": "d" measures a projected attack of another kind in d (its perturbation rescaled to each d)
     measured = spec.get("strength")
     own = {None, cls.strength.param, cls.strength.kind}
@@ -118,6 +122,7 @@ def _defense_entries(key: str, spec: Mapping[str, Any]) -> list[DefenseEntry]:
     if learned is not None and file is not None and file not in learned.names and not Path(file).is_file():
         choices = ", ".join(learned.names)
         raise PlanError(f"{where}: {learned.title} {file!r} is neither a file nor one of {choices}")
+    classifier, weights = _row_model(where, spec)
     sweep = spec.get("sweep") or {}
     if len(sweep) > 1:
         raise PlanError(f"{where}: sweep one knob at a time")
@@ -146,9 +151,28 @@ def _defense_entries(key: str, spec: Mapping[str, Any]) -> list[DefenseEntry]:
                 group=str(spec.get("group") or key),
                 knob=knob,
                 knob_value=None if knob is None else float(resolved[knob]),
+                classifier=classifier,
+                weights=weights,
+                label=str(spec.get("title") or ""),
             )
         )
     return out
+
+
+def _row_model(where: str, spec: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The classifier that judges a row (a retrained model): its name (from the entry, else the card
+    ``rsdesk finetune`` wrote beside the weights, else None: the plan's) and its weights file."""
+    weights = spec.get("weights")
+    classifier = spec.get("classifier")
+    if spec.get("retrained") and weights is None:
+        raise PlanError(f"{where}: the row is judged by a retrained model: give its file (--model ROW=FILE)")
+    if weights is not None:
+        if not isinstance(weights, str) or not Path(weights).expanduser().is_file():
+            raise PlanError(f"{where}: its classifier's weights {weights!r} are not a file")
+        classifier = classifier or card_classifier(weights)
+    if classifier is not None:
+        _checked(where, classifier_spec, str(classifier))
+    return (None if classifier is None else str(classifier)), weights
 
 
 def parse_plan(data: Mapping[str, Any]) -> Plan:
@@ -174,12 +198,17 @@ def parse_plan(data: Mapping[str, Any]) -> Plan:
         entries = _defense_entries(key, spec or {})
         groups[key] = [e.key for e in entries]
         defenses.update({e.key: e for e in entries})
-    if not any(d.identity for d in defenses.values()):
-        # the undefended model is every table's reference row and the protocol's judge
+    if not any(d.identity and not d.own_model for d in defenses.values()):
+        # the undefended model is every table's reference row and the protocol's judge (an undefended row
+        # with a retrained model of its own is a defense at training time, not the reference)
         none = next(n for n, cls in DEFENSES.items() if cls.identity)
+        if none in defenses:
+            raise PlanError(
+                f"defense {none!r} is the undefended reference row: it takes no classifier of its own"
+            )
         defenses = {none: DefenseEntry(none, none, {}, group=none), **defenses}
         groups[none] = [none]
-    undefended = next(k for k, d in defenses.items() if d.identity)
+    undefended = next(k for k, d in defenses.items() if d.identity and not d.own_model)
     experiments = [
         _experiment(e, attacks, groups, undefended, defenses) for e in data.get("experiments") or []
     ]

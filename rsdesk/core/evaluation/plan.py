@@ -4,10 +4,15 @@ A plan is plain JSON (a file a user writes, a preset, or what the command line's
 into checked entries; the run directory's ``plan.json`` holds it back, complete, so a run can be repeated.
 
 - An **attack entry** is one configured attack under one threat model: gray-box (crafted on the classifier
-  under test, then shown to each defense), transfer (crafted on a ``source`` classifier) or defense-aware
-  (its gradients go through each defense: BPDA, with EOT over a randomized defense's draws).
+  under test, then shown to each defense), transfer (crafted on a ``source`` classifier), defense-aware
+  (its gradients go through each defense: BPDA, with EOT over a randomized defense's draws), and for rows
+  judged by a classifier of their own (a model fine-tuned by ``rsdesk finetune``) black-box (crafted on the
+  plan's classifier, shown to each row's own: the paper's Fig. 6) or extended gray-box (crafted on each
+  row's own classifier: Fig. 7).
 - A **defense entry** is one configured defense; ``"sweep": {"quality": [10, 30, 50]}`` expands it into one
-  entry per knob value (keys ``jpeg[quality=10]`` …), the points of a robust-vs-clean frontier.
+  entry per knob value (keys ``jpeg[quality=10]`` …), the points of a robust-vs-clean frontier. An entry
+  may name the classifier that judges it (``"classifier"``, ``"weights"``): a training-time defense is a
+  row whose model was retrained (Table II's "FGSM Adversarial" is the undefended row with its own model).
 - An **experiment** names which attacks at which strengths meet which defenses, and how the run draws it
   (``curves`` like the paper's Fig. 5, ``bars`` like Fig. 4 and 8, ``frontier``, ``table`` like Table II).
 """
@@ -25,7 +30,20 @@ from rsdesk.core.defenses.base import DICTIONARY_OPTION
 
 #: The plan file's format: written into every plan.json, checked on read (a plan without it is format 1).
 PLAN_FORMAT = 1
-THREATS = ("graybox", "transfer", "aware")
+THREATS = ("graybox", "transfer", "aware", "blackbox", "extended-graybox")
+#: the threats whose adversarials are crafted once per defense row: through that row's defense ("aware"), or
+#: on that row's own classifier ("extended-graybox"); the others craft once and show the result to every row
+PER_ROW_THREATS = ("aware", "extended-graybox")
+#: the threats that matter where a row has a retrained model: which classifier the attacker had
+RETRAINED_THREATS = ("blackbox", "extended-graybox")
+#: how tables and figures name each threat model
+THREAT_TITLES = {
+    "graybox": "gray-box",
+    "transfer": "transfer",
+    "aware": "defense-aware",
+    "blackbox": "black-box",
+    "extended-graybox": "extended gray-box",
+}
 KINDS = ("curves", "bars", "frontier", "table")
 PROTOCOLS = ("correct-only", "all")
 #: what the title of an entry whose strength is reached by rescaling (the paper's CW-L2) ends with
@@ -49,6 +67,11 @@ class AttackEntry:
     #: a projected attack measured in d: its perturbation is scaled to reach ‖δ‖₂/‖x‖₂ = d (the paper's
     #: MI-FGSM at d)
     scale_to_d: bool = False
+
+    @property
+    def per_row(self) -> bool:
+        """Crafted once per defense row (see :data:`PER_ROW_THREATS`), not once for every row."""
+        return self.threat in PER_ROW_THREATS
 
     @property
     def strength(self) -> Strength:
@@ -83,7 +106,9 @@ class AttackEntry:
         """``BIM``; a rescaled entry says so (``CW-L2, τ-scaled as in the paper``), so that a table never
         passes the paper's τ-scaled columns off as fixed-budget attacks at d."""
         cls = attack_class(self.name)
-        return cls.short_title + (" (at d)" if self.scale_to_d else "") + (TAU_SCALED if self.scaled else "")
+        title = cls.short_title + (" (at d)" if self.scale_to_d else "") + (TAU_SCALED if self.scaled else "")
+        # the threats of retrained rows say which classifier the attacker had (Fig. 6 and Fig. 7)
+        return title + (f" ({THREAT_TITLES[self.threat]})" if self.threat in RETRAINED_THREATS else "")
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -108,6 +133,16 @@ class DefenseEntry:
     group: str = ""
     knob: str | None = None
     knob_value: float | None = None
+    #: the classifier that judges this row and its weights file (None: the plan's classifier under test)
+    classifier: str | None = None
+    weights: str | None = None
+    #: a title the plan gives the row (Table II's "RegionSparse + FGSM Adversarial"); "" derives one
+    label: str = ""
+
+    @property
+    def own_model(self) -> bool:
+        """Judged by a classifier of its own (a retrained model), not the plan's."""
+        return self.classifier is not None or self.weights is not None
 
     @property
     def randomized(self) -> bool:
@@ -134,6 +169,8 @@ class DefenseEntry:
     @property
     def title(self) -> str:
         """``RegionSparse``; a sweep point ``RegionSparse k 4``; a named variant ``RegionSparse · noBS``."""
+        if self.label:
+            return self.label
         base = defense_class(self.name).short_title
         if self.knob is not None:
             return f"{base} {self.knob} {self.knob_value:g}"
@@ -142,6 +179,8 @@ class DefenseEntry:
         learned = defense_class(self.name).learned_file
         if learned is not None and self.file not in (None, learned.default_name):  # not the default file
             base += f" [{self.file if self.file in learned.names else Path(str(self.file)).stem}]"
+        if self.own_model:
+            base += f" · model {Path(self.weights).stem if self.weights else self.classifier}"
         return base
 
     def as_dict(self) -> dict[str, Any]:
@@ -150,6 +189,10 @@ class DefenseEntry:
         out = {"defense": self.name, "params": self.params, option: self.file}
         if self.knob is not None:  # one point of a sweep: plan.json keeps its place on the frontier
             out.update(group=self.group, knob=self.knob)
+        if self.own_model:  # only then: a plan.json of before stays equal to today's
+            out.update(classifier=self.classifier, weights=self.weights)
+        if self.label:
+            out["title"] = self.label
         return out
 
 
@@ -208,8 +251,9 @@ class Plan:
 
     @property
     def undefended(self) -> str:
-        """The key of the no-defense entry (every parsed plan has one): the protocol's judge."""
-        return next(k for k, d in self.defenses.items() if d.identity)
+        """The key of the no-defense entry judged by the plan's classifier (every parsed plan has one): the
+        protocol's judge. An undefended row with a retrained model of its own is a defense, not the judge."""
+        return next(k for k, d in self.defenses.items() if d.identity and not d.own_model)
 
     def merged(self, other: Plan) -> Plan:
         """This plan with ``other``'s entries and experiments added (a run directory growing): the same key

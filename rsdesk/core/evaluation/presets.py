@@ -25,6 +25,7 @@ from typing import Any
 from rsdesk.core.attacks.base import RELATIVE_L2
 from rsdesk.core.evaluation.builder import attack_key, attack_spec
 from rsdesk.core.evaluation.plan import PlanError
+from rsdesk.core.evaluation.retrained import RETRAINED_PRESETS
 
 LINF_FIG5 = [2, 6, 10, 14, 18, 22]
 D_FIG5 = [0.01, 0.05, 0.1, 0.14, 0.2]
@@ -111,16 +112,17 @@ def _grid(linf: list[float], d: list[float]) -> dict[str, list[float]]:
 
 
 def fig5() -> dict[str, Any]:
+    """Fig. 5 with the paper's baselines, ComDefend among them (its bundled weights are trained here)."""
     return {
         "attacks": {**_attacks(), **_fixed_l2()},
-        "defenses": _defenses(),
+        "defenses": {**_defenses(), "comdefend": {}},
         "experiments": [
             {
                 "name": "fig5",
                 "kind": "curves",
                 "title": "Accuracy vs attack strength, gray-box (Fig. 5)",
                 "attacks": _grid(LINF_FIG5, D_FIG5),
-                "defenses": DEFENSES,
+                "defenses": [*DEFENSES, "comdefend"],
             }
         ],
     }
@@ -359,6 +361,7 @@ PRESETS = {
     "paper-all": paper_all,
     "adaptive": adaptive,
     "demo": demo,
+    **RETRAINED_PRESETS,  # Fig. 6, Fig. 7, Table II's adversarial training: rows need --model ROW=FILE
 }
 
 

@@ -51,7 +51,11 @@ COLUMNS = (
     "iterations",  # gradient evaluations the attack spent on this image
     "attack_seconds",  # this image's share of the attack's time (0 when read from the cache)
     "seconds",  # this row's share of attack + defense + classification time
+    "classifier",  # the classifier that judged the row: name, or "name [weights file]" (a retrained model)
 )
+#: results.csv as runs before the per-row classifier wrote it: read, and appended to, in its own columns
+#: (its rows were all judged by the run's classifier)
+LEGACY_COLUMNS = COLUMNS[:-1]
 _INT = {"true_index", "pred_index", "correct", "counted", "in_range", "iterations"}
 _FLOAT = {"strength", "l2", "linf", "d", "attack_seconds", "seconds"}
 
@@ -83,6 +87,8 @@ class RunDirectory:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        #: results.csv's columns once known (:data:`COLUMNS`, or :data:`LEGACY_COLUMNS` for a run of before)
+        self._columns: tuple[str, ...] | None = None
 
     @property
     def results_path(self) -> Path:
@@ -162,17 +168,35 @@ class RunDirectory:
         if end == 0:
             return [], offset
         reader = csv.reader(io.StringIO(raw[:end].decode("utf-8", errors="replace")))
-        if offset == 0 and tuple(next(reader, ())) != COLUMNS:
-            raise RunDirError(f"{p}: not an RSDesk results file (its columns differ)")
+        if offset == 0:
+            header = tuple(next(reader, ()))
+            if header not in (COLUMNS, LEGACY_COLUMNS):
+                raise RunDirError(f"{p}: not an RSDesk results file (its columns differ)")
+            self._columns = header
+        columns = self._file_columns()
         rows: list[dict[str, Any]] = []
         for rec in reader:
-            if len(rec) != len(COLUMNS):
+            if len(rec) != len(columns):
                 continue
             try:
-                rows.append(_typed(dict(zip(COLUMNS, rec))))
+                rows.append(_typed(dict(zip(columns, rec))))
             except ValueError:
                 continue
         return rows, offset + end
+
+    def _file_columns(self) -> tuple[str, ...]:
+        """The columns results.csv was started with (a run of before has no ``classifier``): rows are
+        appended in them, so one file never mixes two layouts."""
+        columns = self._columns
+        if columns is None:
+            try:
+                with open(self.results_path, encoding="utf-8", errors="replace") as fh:
+                    header = tuple(next(csv.reader([fh.readline()]), ()))
+            except OSError:
+                header = ()
+            columns = LEGACY_COLUMNS if header == LEGACY_COLUMNS else COLUMNS
+            self._columns = columns
+        return columns
 
     def append_rows(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Append rows and push them to disk before returning (a crash afterwards loses none of them).
@@ -195,8 +219,10 @@ class RunDirectory:
         w = csv.writer(buf, lineterminator="\n")
         if new:
             w.writerow(COLUMNS)
+            self._columns = COLUMNS
+        columns = self._file_columns()
         for r in rows:
-            w.writerow([_cell(r.get(c, "")) for c in COLUMNS])
+            w.writerow([_cell(r.get(c, "")) for c in columns])
         data = buf.getvalue().encode("utf-8")
         try:
             fd = os.open(p, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
@@ -292,6 +318,7 @@ def _cell(v: object) -> str:
 
 def _typed(row: dict[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = dict(row)
+    out.setdefault("classifier", "")  # a run of before: judged by the run's classifier
     for c in _INT:
         out[c] = int(row[c])
     for c in _FLOAT:

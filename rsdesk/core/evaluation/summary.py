@@ -86,7 +86,7 @@ def throughput(plan: Plan, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     for r in rows:  # one row per adversarial: its defense rows repeat the same attack time
         a = plan.attacks.get(r["attack"])
         if a is not None and float(r["attack_seconds"]) > 0:
-            via = r["defense"] if a.threat == "aware" else None
+            via = r["defense"] if a.per_row else None
             first.setdefault((r["file"], r["attack"], float(r["strength"]), via), r)
     crafted: dict[tuple, tuple[int, float]] = {}
     for (f, akey, s, via), r in first.items():

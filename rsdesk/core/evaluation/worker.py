@@ -11,6 +11,7 @@ import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,7 +38,7 @@ class Unit:
     labels: list[int]
     images: np.ndarray  # B×S×S×3 float32, prepared for the classifier under test
     attack: str | None = None
-    via: str | None = None  # the defense a defense-aware attack goes through
+    via: str | None = None  # the row a per-row attack is crafted for (through its defense, or its model)
     strengths: list[float] = field(default_factory=list)
     defenses: dict[float, list[str]] = field(default_factory=dict)  # strength (0: clean) → defense keys
     cached: dict[float | str, np.ndarray] = field(default_factory=dict)  # strength or "base" → B×S×S×3
@@ -82,16 +83,39 @@ class Worker:
         self.plan: Plan = parse_plan(config.plan)
         self.device = config.device
         self.channels_last = config.channels_last
+        self.classifier_name, self.weights = config.classifier, config.weights
         self.model = self._load(config.classifier, config.weights)
         self._sources: dict[tuple[str, str | None], Classifier] = {}
         self._defenses: dict[str, Defense] = {}
 
-    def source(self, entry: AttackEntry) -> Classifier:
-        if entry.threat != "transfer":
+    def source(self, entry: AttackEntry, via: str | None = None) -> Classifier:
+        """The classifier an attack is crafted on: a transfer attack's source; under a per-row threat (the
+        defense-aware attacker, the extended gray-box one) the classifier of the row it goes to; else the
+        plan's classifier (gray-box, and black-box: what a retrained row never showed the attacker)."""
+        if entry.threat == "transfer":
+            return self._other(str(entry.source), entry.source_weights)
+        if entry.per_row and via is not None:
+            return self.judge(via)
+        return self.model
+
+    def judge(self, dkey: str) -> Classifier:
+        """The classifier that judges a defense row: its own (a retrained model) or the plan's."""
+        entry = self.plan.defenses[dkey]
+        if not entry.own_model:
             return self.model
-        key = (str(entry.source), entry.source_weights)
+        return self._other(entry.classifier or self.classifier_name, entry.weights)
+
+    def judge_label(self, dkey: str) -> str:
+        """How results.csv names the classifier that judged a row: ``name`` or ``name [weights file]``."""
+        entry = self.plan.defenses[dkey]
+        name = entry.classifier or self.classifier_name
+        weights = entry.weights if entry.own_model else self.weights
+        return f"{name} [{Path(weights).name}]" if weights else name
+
+    def _other(self, name: str, weights: str | None) -> Classifier:
+        key = (name, weights)
         if key not in self._sources:
-            self._sources[key] = self._load(str(entry.source), entry.source_weights)
+            self._sources[key] = self._load(name, weights)
         return self._sources[key]
 
     def _load(self, name: str, weights: str | None) -> Classifier:
@@ -158,7 +182,7 @@ class Worker:
             if takes_eot and not self.plan.defenses[str(unit.via)].randomized:
                 params["eot"] = 1  # the same draw every time: more samples would only cost time
         attack = cls(**params)
-        model = self.source(entry)
+        model = self.source(entry, unit.via)
         x = torch.from_numpy(unit.images).permute(0, 3, 1, 2).contiguous().to(model.device)
         outs = attack.run(model, x, labels=list(unit.labels), cancel=cancel, precision=self.plan.precision)
         return np.stack([o.adversarial for o in outs]).astype(np.float32)
@@ -190,7 +214,7 @@ class Worker:
             seed = stable_seed(self.plan.seed, img_id, unit.attack or "clean", strength, dkey)
             purified.append(self.defense(dkey, seed).purify(img, cancel=cancel).purified)
         batch = torch.from_numpy(np.stack(purified)).permute(0, 3, 1, 2).contiguous()
-        pred = self.model.probabilities(batch).argmax(1).cpu().numpy()
+        pred = self.judge(dkey).probabilities(batch).argmax(1).cpu().numpy()
         per_image = (time.perf_counter() - t0) / len(unit.ids)
         l2, linf, d = batch_perturbation_stats(unit.images, imgs)
         flat = imgs.reshape(len(unit.ids), -1)
@@ -217,6 +241,7 @@ class Worker:
                     "iterations": iters,
                     "attack_seconds": float(attack_seconds[i]),
                     "seconds": float(attack_seconds[i] + per_image),
+                    "classifier": self.judge_label(dkey),
                 }
             )
         return rows

@@ -12,11 +12,11 @@ from typing import Any
 from rsdesk.core.attacks.base import Strength
 from rsdesk.core.evaluation.checkkit import Cell, worst_key
 from rsdesk.core.evaluation.intervals import wilson
-from rsdesk.core.evaluation.plan import Plan
+from rsdesk.core.evaluation.plan import THREATS, Plan
 
 #: the threat models the headline's worst case takes in (every attack run: transfer too, as the weakest
 #: attacker an adaptive one could also be)
-HEADLINE_THREATS = ("graybox", "transfer", "aware")
+HEADLINE_THREATS = THREATS
 HEADLINE_TEXT = (
     "Robust accuracy as AutoAttack reports it: per defense and budget, an image counts as robust only if the "
     "classifier gets it right through the defense when clean and under every attack run at that budget — "

@@ -32,6 +32,12 @@ def default_dictionary_path() -> Path:
     return resource_path("default_dictionary.npz")
 
 
+def comdefend_weights_path() -> Path:
+    """The bundled ComDefend weights, trained here (``scripts/train_comdefend.py``; the training record is
+    ``comdefend.json`` beside it; see ``resources/PROVENANCE.md``)."""
+    return resource_path("comdefend.pth")
+
+
 #: The paper's Fig. 4 ablation dictionaries, trained like the default one but for one step
 #: (``scripts/build_default_dictionary.py``): noIS without image smoothing (h = 0), noPN without patch
 #: normalization (the purifier must then run with ``normalize=False`` too). Name → path in the resources.

@@ -9,6 +9,7 @@ inflate far beyond its size, and the tensors it holds must be finite.
 
 from __future__ import annotations
 
+import json
 import re
 import warnings
 import zipfile
@@ -114,3 +115,36 @@ def load_into(net: nn.Module, path: Path, title: str) -> nn.Module:
         raise ClassifierError(f"{path.name} does not fit {title}: parameters " + "; ".join(parts))
     net.load_state_dict(state)
     return net
+
+
+def model_card_path(weights: str | Path) -> Path:
+    """Where the metadata of a weights file lives: ``MODEL.pth`` → ``MODEL.json`` (``rsdesk finetune``
+    writes it beside the state dict)."""
+    return Path(weights).expanduser().with_suffix(".json")
+
+
+def model_card(weights: str | Path | None) -> dict[str, object] | None:
+    """The metadata beside a weights file (which classifier it is, what it was trained on), or None when
+    there is none or it is not a JSON object: a plain downloaded state dict has no card, which is fine."""
+    if not weights:
+        return None
+    path = model_card_path(weights)
+    try:
+        if not path.is_file() or path.stat().st_size > 64 << 20:
+            return None
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def card_classifier(weights: str | Path | None) -> str | None:
+    """The classifier a weights file's card names (``"classifier": "efficientnet-lite0"`` or
+    ``{"classifier": {"name": …}}``), so ``--model ROW=FILE`` needs no ``--classifier`` beside it."""
+    card = model_card(weights)
+    if card is None:
+        return None
+    value = card.get("classifier")
+    if isinstance(value, dict):
+        value = value.get("name")
+    return value if isinstance(value, str) and value else None

@@ -23,6 +23,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QColor, QFont
 
+from rsdesk.core.evaluation.plan import PER_ROW_THREATS
 from rsdesk.core.evaluation.rundir import RunDirectory, row_key
 from rsdesk.core.evaluation.summary import experiment_view
 
@@ -148,7 +149,7 @@ class EvaluationResults(QObject):
         if self.run_dir is None or self.summary is None or cell[1] == 0:
             return None
         attack = self.summary.get("attacks", {}).get(cell[0], {})
-        via = cell[2] if attack.get("threat") == "aware" else None
+        via = cell[2] if attack.get("threat") in PER_ROW_THREATS else None
         return RunDirectory(self.run_dir).adversarial_path(cell[0], cell[1], image_id, via)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rsdesk.core.evaluation import PRESETS, PlanError, RunDirectory, parse_plan, preset
+from rsdesk.core.evaluation.retrained import attach_models
 from rsdesk.core.evaluation.rundir import COLUMNS
 
 
@@ -62,8 +63,15 @@ def test_merging_keeps_keys_consistent():
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
-def test_every_preset_parses_and_reads_back_from_plan_json(name):
-    p = parse_plan(preset(name))
+def test_every_preset_parses_and_reads_back_from_plan_json(name, tmp_path):
+    data = preset(name)
+    retrained = [k for k, s in data["defenses"].items() if (s or {}).get("retrained")]
+    if retrained:  # Fig. 6/7 and Table II's adversarial rows: refused until each row has its model
+        with pytest.raises(PlanError, match="retrained model"):
+            parse_plan(data)
+        (tmp_path / "m.pth").write_bytes(b"x")
+        data = attach_models(data, dict.fromkeys(retrained, str(tmp_path / "m.pth")))
+    p = parse_plan(data)
     assert p.experiments and "none" in p.defenses
     assert parse_plan(p.as_dict()).as_dict() == p.as_dict()
 
