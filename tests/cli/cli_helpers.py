@@ -59,7 +59,9 @@ def run_child(argv: list[str], timeout: float, cwd: Path | None = None, env: dic
             argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=cwd, env=env, start_new_session=True
         )
         deadline = time.monotonic() + timeout
+        peak_kb = 0
         while True:
+            peak_kb = max(peak_kb, _high_water_kb(proc.pid))
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
@@ -77,8 +79,22 @@ def run_child(argv: list[str], timeout: float, cwd: Path | None = None, env: dic
             proc.returncode,
             out.read().decode("utf-8", errors="replace"),
             err.read().decode("utf-8", errors="replace"),
-            usage.ru_maxrss / 1024,  # Linux reports kilobytes
+            # the child's own high-water mark; wait4's ru_maxrss also holds the test process's peak at the
+            # fork (Linux carries the parent's mm high-water mark over exec), so it is only the fallback
+            (peak_kb or usage.ru_maxrss) / 1024,  # Linux reports kilobytes
         )
+
+
+def _high_water_kb(pid: int) -> int:
+    """The peak resident size of ``pid`` since its exec (``VmHWM``), 0 where /proc does not say."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def rsdesk(*args: str, timeout: float = 120, cwd: Path | None = None) -> Run:

@@ -333,7 +333,7 @@ def test_purify_regionsparse_npy(capsys, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--defense", "comdefend"], "error: unknown defense 'comdefend'; choose one of none, regionsparse"),
+        (["--defense", "magnet"], "error: unknown defense 'magnet'; choose one of none, regionsparse"),
         (["--defense", "jpeg", "--set", "quality"], "error: --set expects NAME=VALUE, got 'quality'"),
         (["--defense", "jpeg", "--set", "quality=0"], "error: quality must be within 1…100, got 0"),
         (["--k", "0"], "error: K (sparsity) must be within 1…64, got 0"),

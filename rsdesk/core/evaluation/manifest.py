@@ -30,14 +30,24 @@ PACKAGES = ("torch", "torchvision", "numpy", "cv2", "sklearn", "scipy", "PIL")
 def describe_run(
     plan: Plan, images: Sequence[ImageItem], classifier: str, weights: str | None
 ) -> dict[str, Any]:
-    """plan.json: the plan, the images, and the identity of every model, weights file and dictionary."""
+    """plan.json: the plan, the images, and the identity of every model, weights file and dictionary (a
+    learned defense's file and each retrained row's model too)."""
     from rsdesk import __version__
 
     sources = {(a.source, a.source_weights) for a in plan.attacks.values() if a.threat == "transfer"}
     dictionaries = {}
+    learned_files: dict[str, Any] = {}  # a learned defense's other files (ComDefend's weights)
+    row_models: dict[str, Any] = {}  # the retrained models that judge rows of their own
     for key, d in plan.defenses.items():
-        if defense_class(d.name).needs_dictionary:
+        cls = defense_class(d.name)
+        if cls.needs_dictionary:
             dictionaries[key] = dictionary_identity(d.dictionary)
+        elif cls.learned_file is not None:
+            path = cls.learned_file.resolve(d.file)
+            if isinstance(path, Path):
+                learned_files[key] = {"file": str(path), "sha256": _sha256_or_none(path)}
+        if d.own_model:
+            row_models[key] = model_identity(d.classifier or classifier, d.weights)
     packages = {}
     for mod in PACKAGES:
         try:
@@ -53,6 +63,8 @@ def describe_run(
         "classifier": model_identity(classifier, weights),
         "sources": [model_identity(str(n), w) for n, w in sorted(sources, key=str)],
         "dictionaries": dictionaries,
+        "learned_files": learned_files,
+        "row_models": row_models,
         "images": [{"id": i.id, "path": i.path, "true_index": i.true_index} for i in images],
         "plan": plan.as_dict(),
     }
@@ -71,6 +83,12 @@ def model_identity(name: str, weights: str | None) -> dict[str, Any]:
         "weights": str(f) if f else None,
         "weights_sha256": file_sha256(f) if f and f.is_file() else None,
     }
+
+
+def _sha256_or_none(path: Path) -> str | None:
+    from rsdesk.core.io.assets import file_sha256
+
+    return file_sha256(path) if path.is_file() else None
 
 
 def dictionary_identity(name: str | None) -> dict[str, Any]:
@@ -109,6 +127,8 @@ def open_run(out: RunDirectory, fresh: dict[str, Any]) -> dict[str, Any]:
     out_plan = dict(old)
     out_plan["plan"] = merged.as_dict()
     out_plan["dictionaries"] = {**old.get("dictionaries", {}), **fresh["dictionaries"]}
+    for part in ("learned_files", "row_models"):  # runs made before these were recorded have none
+        out_plan[part] = {**old.get(part, {}), **fresh[part]}
     out_plan["sources"] = old.get("sources", []) + [
         s for s in fresh["sources"] if s not in old.get("sources", [])
     ]

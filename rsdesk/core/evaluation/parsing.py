@@ -162,7 +162,7 @@ def _defense_entries(key: str, spec: Mapping[str, Any]) -> list[DefenseEntry]:
 def _row_model(where: str, spec: Mapping[str, Any]) -> tuple[str | None, str | None]:
     """The classifier that judges a row (a retrained model): its name (from the entry, else the card
     ``rsdesk finetune`` wrote beside the weights, else None: the plan's) and its weights file."""
-    weights = spec.get("weights")
+    weights = spec.get("classifier_weights")  # not "weights": a learned defense may call its file so
     classifier = spec.get("classifier")
     if spec.get("retrained") and weights is None:
         raise PlanError(f"{where}: the row is judged by a retrained model: give its file (--model ROW=FILE)")

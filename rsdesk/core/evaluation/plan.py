@@ -11,8 +11,9 @@ into checked entries; the run directory's ``plan.json`` holds it back, complete,
   row's own classifier: Fig. 7).
 - A **defense entry** is one configured defense; ``"sweep": {"quality": [10, 30, 50]}`` expands it into one
   entry per knob value (keys ``jpeg[quality=10]`` …), the points of a robust-vs-clean frontier. An entry
-  may name the classifier that judges it (``"classifier"``, ``"weights"``): a training-time defense is a
-  row whose model was retrained (Table II's "FGSM Adversarial" is the undefended row with its own model).
+  may name the classifier that judges it (``"classifier"``, ``"classifier_weights"``): a training-time
+  defense is a row whose model was retrained (Table II's "FGSM Adversarial" is the undefended row with its
+  own model).
 - An **experiment** names which attacks at which strengths meet which defenses, and how the run draws it
   (``curves`` like the paper's Fig. 5, ``bars`` like Fig. 4 and 8, ``frontier``, ``table`` like Table II).
 """
@@ -190,7 +191,7 @@ class DefenseEntry:
         if self.knob is not None:  # one point of a sweep: plan.json keeps its place on the frontier
             out.update(group=self.group, knob=self.knob)
         if self.own_model:  # only then: a plan.json of before stays equal to today's
-            out.update(classifier=self.classifier, weights=self.weights)
+            out.update(classifier=self.classifier, classifier_weights=self.weights)
         if self.label:
             out["title"] = self.label
         return out

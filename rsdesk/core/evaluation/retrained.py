@@ -166,7 +166,7 @@ def attach_models(plan: dict[str, Any], models: Mapping[str, str]) -> dict[str, 
         if not Path(file).expanduser().is_file():
             raise PlanError(f"--model {key}: {file!r} is not a file")
         spec = rows[key] = dict(rows[key] or {})
-        spec["weights"] = str(Path(file).expanduser())
+        spec["classifier_weights"] = str(Path(file).expanduser())
         classifier = card_classifier(file)
         if classifier:
             spec["classifier"] = classifier
@@ -211,7 +211,8 @@ def exclude_trained(
     """``items`` less every image a row's model was fine-tuned (or validated) on, so no model is tested on
     an image it learned from; says how many were left out. Every row loses the same images, so the rows
     stay comparable."""
-    weights = [s["weights"] for s in (plan.get("defenses") or {}).values() if (s or {}).get("weights")]
+    rows = (plan.get("defenses") or {}).values()
+    weights = [s["classifier_weights"] for s in rows if (s or {}).get("classifier_weights")]
     seen = trained_images(weights)
     if not seen:
         return list(items)

@@ -168,8 +168,10 @@ class _Run:
             )
         val_clean = top1(self.live, data["x_val"], data["y_val"], cfg.batch)
         val_t = top1(self.live, data["t_val"], data["y_val"], cfg.batch) if transform is not None else None
-        score = val_t if transform is not None else val_clean
-        best = score is None or self.best_score is None or score >= self.best_score  # ties: the later
+        # through the transform first, then clean (a tie through the transform keeps the epoch that kept
+        # more of the clean behaviour), then the later epoch; a list, as the checkpoint stores it
+        score = None if val_clean is None else ([val_t, val_clean] if transform is not None else [val_clean])
+        best = score is None or self.best_score is None or score >= self.best_score
         if best:
             self.best_epoch, self.best_score = epoch, score
             self.best_state = _clone(self.live.net.state_dict())
@@ -213,8 +215,9 @@ def finetune(
     the evaluation reads them). ``on_problem``: one line per image skipped. A cancel (checked between
     batches) raises :class:`~rsdesk.core.progress.Cancelled` and keeps the last epoch's checkpoint; calling
     again resumes. The saved weights are the best epoch's by validation top-1 through the transform when
-    there is one, else clean; ties go to the later epoch (with few validation images ties are common, and
-    the later epoch has trained longer on what validation cannot tell apart); with no validation images,
+    there is one, else clean; ties go to the higher clean top-1, then to the later epoch (with few
+    validation images ties are common, and the later epoch has trained longer on what validation cannot
+    tell apart); with no validation images,
     the last epoch's. Every image is held in memory, prepared (and transformed): ~0.6 MB each at 224².
     """
     config.validate()

@@ -20,7 +20,7 @@ from rsdesk.core.training.data import Sample
 #: How the saved epoch is chosen, as the metadata says it.
 BEST_RULE = (
     "the epoch with the highest validation top-1 through the transform (clean without one); ties go to "
-    "the later epoch"
+    "the higher clean top-1, then to the later epoch"
 )
 NO_VALIDATION = "no validation images: the last epoch was kept"
 LOSS = "cross-entropy to the targets (hard labels)"

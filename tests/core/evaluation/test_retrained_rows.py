@@ -111,7 +111,7 @@ def test_the_undefended_reference_takes_no_model_of_its_own():
         parse_plan(
             {
                 "attacks": {"fgsm": {}},
-                "defenses": {"none": {"weights": __file__}},
+                "defenses": {"none": {"classifier_weights": __file__}},
                 "experiments": [{"name": "e", "attacks": {"fgsm": [2]}}],
             }
         )
@@ -142,7 +142,7 @@ def test_images_a_model_was_fine_tuned_on_are_left_out(tmp_path):
     (tmp_path / "m.pth").write_bytes(b"x")
     (tmp_path / "m.json").write_text(json.dumps({"images": {"train": [{"name": "1.png", "sha256": sha}]}}))
     notes = []
-    plan = {"defenses": {"none": {}, "r": {"weights": str(tmp_path / "m.pth")}}}
+    plan = {"defenses": {"none": {}, "r": {"classifier_weights": str(tmp_path / "m.pth")}}}
     kept = exclude_trained(imgs, plan, notes.append)
     assert [i.id for i in kept] == ["0.png", "2.png"]
     assert notes == ["1 of 3 images left out: a row's model was fine-tuned on them"]
@@ -158,3 +158,23 @@ def test_a_results_file_of_before_is_read_and_extended_in_its_own_columns(tmp_pa
     assert lines[0] == ",".join(LEGACY_COLUMNS) and len(lines[1].split(",")) == len(LEGACY_COLUMNS)
     (back,) = RunDirectory(tmp_path).read_rows()
     assert back["file"] == "a.png" and back["classifier"] == ""
+
+
+def test_plan_json_records_each_rows_model_and_a_learned_defenses_file(shifted_model):
+    from rsdesk.core.evaluation.manifest import describe_run
+    from rsdesk.core.io.assets import comdefend_weights_path, file_sha256
+
+    plan = parse_plan(
+        {
+            "attacks": {"fgsm": {}},
+            "defenses": {
+                "shifted": {"defense": "none", "classifier_weights": str(shifted_model)},
+                "comdefend": {},
+            },
+            "experiments": [{"name": "e", "attacks": {"fgsm": [2]}, "defenses": ["shifted", "comdefend"]}],
+        }
+    )
+    run = describe_run(plan, [], "efficientnet-lite0", None)
+    assert run["row_models"]["shifted"]["weights_sha256"] == file_sha256(shifted_model)
+    assert run["learned_files"]["comdefend"]["sha256"] == file_sha256(comdefend_weights_path())
+    assert run["learned_files"].keys() == {"comdefend"} and run["row_models"].keys() == {"shifted"}

@@ -20,7 +20,7 @@ def test_read_rows_since_follows_appends_and_waits_for_a_torn_line(tmp_path):
         fh.write("c.png,1,graybox,,fgsm,4,no")  # a line still being written
     assert run.read_rows_since(offset) == ([], offset)
     with open(run.results_path, "a") as fh:
-        fh.write("ne,1,1,1,0,0,0,1,0,0,0\n")
+        fh.write("ne,1,1,1,0,0,0,1,0,0,0,efficientnet-lite0\n")
     rows, offset2 = run.read_rows_since(offset)
     assert [r["file"] for r in rows] == ["c.png"] and rows[0]["strength"] == 4.0
     assert offset2 == run.results_path.stat().st_size

@@ -124,7 +124,7 @@ def test_an_image_counts_only_once_every_attack_asked_of_it_has_run():
 def test_summary_json_headline_says_what_it_holds():
     s = summarize(run_json(), make_rows())
     w = s["worst_case"]
-    assert w["threats"] == ["graybox", "transfer", "aware"]
+    assert w["threats"] == ["graybox", "transfer", "aware", "blackbox", "extended-graybox"]
     assert "gradient-free (Square)" in w["what"] and "transfer" in w["what"]
     assert [(c["label"], c["attacks"]) for c in w["columns"]] == [
         ("ε 8/255", ["bim", "bpda-apgd-ce", "square"]),
