@@ -12,7 +12,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from rsdesk.cli.interrupt import Interrupted
-from rsdesk.cli.output import Failures
+from rsdesk.cli.output import Failures, input_files
 from rsdesk.cli.progress import ProgressBar, write_line
 
 if TYPE_CHECKING:
@@ -127,7 +127,6 @@ def run(args: argparse.Namespace) -> int:
     ``--out`` is checked first; the options next (exit 2, one ``error:`` line); then the images. Ctrl-C
     keeps the last finished epoch's checkpoint beside ``--out``: the same command resumes after it.
     """
-    from rsdesk.core.io.datasets import find_images
     from rsdesk.core.io.files import ensure_writable_destination
     from rsdesk.core.training.checkpoint import SUFFIX
     from rsdesk.core.training.finetune import FinetuneConfig, finetune
@@ -140,10 +139,8 @@ def run(args: argparse.Namespace) -> int:
     config = FinetuneConfig(**given)
     config.validate()
     failures = Failures()
-    found = find_images(args.folder)
-    for problem in found.problems:
-        failures.report(problem)
-    if not found.files:
+    files = input_files(args.folder, failures)
+    if not files:
         return failures.nothing_found(args.folder)
     title = None
     if config.transform:
@@ -160,9 +157,7 @@ def run(args: argparse.Namespace) -> int:
     checkpoint = out.with_name(out.name + SUFFIX)
     try:
         with ProgressBar("finetune", not args.quiet) as bar:
-            result = finetune(
-                found.files, config, out, progress=bar, on_epoch=on_epoch, on_problem=failures.report
-            )
+            result = finetune(files, config, out, progress=bar, on_epoch=on_epoch, on_problem=failures.report)
     except KeyboardInterrupt as exc:
         if checkpoint.is_file():
             raise Interrupted(

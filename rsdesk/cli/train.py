@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rsdesk.cli.output import Failures, print_error
+from rsdesk.cli.output import Failures, input_files, print_error
 from rsdesk.cli.progress import ProgressBar, write_line
 
 
@@ -14,7 +14,6 @@ def run(args: argparse.Namespace) -> int:
     ``--out`` is checked first: a destination that cannot be written fails in a second, not after the
     training. The save is atomic, so Ctrl-C or a full disk while saving leaves no partial file.
     """
-    from rsdesk.core.io.datasets import find_images
     from rsdesk.core.io.files import ensure_writable_destination
     from rsdesk.core.sparse.dictionary_file import save_dictionary
     from rsdesk.core.sparse.training import TRAINING_PARAMS, TrainingConfig, train_dictionary
@@ -31,13 +30,11 @@ def run(args: argparse.Namespace) -> int:
     )
     cfg.validate()
     failures = Failures()
-    found = find_images(args.folder)
-    for problem in found.problems:
-        failures.report(problem)
-    if not found.files:
+    files = input_files(args.folder, failures)
+    if not files:
         return failures.nothing_found(args.folder)
     with ProgressBar("training", not args.quiet) as bar:
-        d = train_dictionary(found.files, cfg, progress=bar, on_skip=print_error)
+        d = train_dictionary(files, cfg, progress=bar, on_skip=print_error)
     out = save_dictionary(args.out, d)
     write_line(f"saved {out}: {d.describe()}; {d.provenance}")
-    return 1 if failures.count or d.n_images < len(found.files) else 0
+    return 1 if failures.count or d.n_images < len(files) else 0

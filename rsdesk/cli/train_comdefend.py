@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from rsdesk.cli.interrupt import Interrupted
-from rsdesk.cli.output import Failures
+from rsdesk.cli.output import Failures, input_files
 from rsdesk.cli.progress import ProgressBar, write_line
 
 #: The command's options that set a training setting of the same name (the rest keep its default).
@@ -46,7 +46,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Train on every image found; unusable ones are reported and skipped (exit 1 at the end), none usable
     is exit 2, none found exit 1. ``--out`` is checked before any image is read."""
-    from rsdesk.core.io.datasets import find_images
     from rsdesk.core.io.files import ensure_writable_destination
     from rsdesk.core.training.checkpoint import SUFFIX
     from rsdesk.core.training.comdefend import ComDefendConfig, train_comdefend
@@ -57,10 +56,8 @@ def run(args: argparse.Namespace) -> int:
     config = ComDefendConfig(**given, half=args.half, bf16=args.bf16)
     config.validate()
     failures = Failures()
-    found = find_images(args.folder)
-    for problem in found.problems:
-        failures.report(problem)
-    if not found.files:
+    files = input_files(args.folder, failures)
+    if not files:
         return failures.nothing_found(args.folder)
     epochs_done = 0
 
@@ -71,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with ProgressBar("training", not args.quiet) as bar:
             result = train_comdefend(
-                found.files, args.out, config, progress=bar, on_epoch=on_epoch, on_skip=failures.report
+                files, args.out, config, progress=bar, on_epoch=on_epoch, on_skip=failures.report
             )
     except KeyboardInterrupt as exc:
         if ckpt.is_file():

@@ -29,7 +29,7 @@ from torch import nn
 from rsdesk.core.errors import ClassifierError
 from rsdesk.core.io.files import require_regular_file
 from rsdesk.core.models.spec import RESIZERS, ClassifierFamily, ClassifierSpec
-from rsdesk.core.models.weights import read_state_dict
+from rsdesk.core.models.weights import misfit, read_state_dict
 
 PREFIX = "timm/"
 
@@ -157,21 +157,7 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
 def _misfit(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> str:
     """What keeps ``state`` from loading into a network with state dict ``own`` ("" when it fits)."""
     # batch norm fills in a missing step counter itself (it is bookkeeping for training, not a weight)
-    missing = [k for k in own if k not in state and not k.endswith(".num_batches_tracked")]
-    unexpected = [k for k in state if k not in own]
-    wrong = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
-    parts = []
-    if missing:
-        parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
-    if unexpected:
-        parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
-    if wrong:
-        k = wrong[0]
-        parts.append(
-            f"{len(wrong)} with the wrong shape (e.g. {k}: {tuple(state[k].shape)} "
-            f"instead of {tuple(own[k].shape)})"
-        )
-    return "; ".join(parts)
+    return misfit(own, state, optional=(".num_batches_tracked",))
 
 
 def _filtered(net: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor] | None:

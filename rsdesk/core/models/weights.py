@@ -93,26 +93,34 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return {str(k).removeprefix("module."): v for k, v in obj.items()}
 
 
+def misfit(
+    own: dict[str, torch.Tensor], state: dict[str, torch.Tensor], optional: tuple[str, ...] = ()
+) -> str:
+    """What keeps ``state`` from loading into a network whose state dict is ``own``, in words ("" when it
+    fits); keys ending in one of ``optional`` may be missing (batch norm's step counter)."""
+    missing = [k for k in own if k not in state and not k.endswith(optional)]
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+    if wrong:
+        k = wrong[0]
+        parts.append(
+            f"{len(wrong)} with the wrong shape (e.g. {k}: {tuple(state[k].shape)} "
+            f"instead of {tuple(own[k].shape)})"
+        )
+    return "; ".join(parts)
+
+
 def load_into(net: nn.Module, path: Path, title: str) -> nn.Module:
     """Load ``path`` into ``net`` only if every parameter fits; else one sentence naming what does not."""
     state = read_state_dict(path)
-    own = net.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    wrong = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
-        if wrong:
-            k = wrong[0]
-            parts.append(
-                f"{len(wrong)} with the wrong shape (e.g. {k}: {tuple(state[k].shape)} "
-                f"instead of {tuple(own[k].shape)})"
-            )
-        raise ClassifierError(f"{path.name} does not fit {title}: parameters " + "; ".join(parts))
+    problem = misfit(net.state_dict(), state)
+    if problem:
+        raise ClassifierError(f"{path.name} does not fit {title}: parameters {problem}")
     net.load_state_dict(state)
     return net
 
