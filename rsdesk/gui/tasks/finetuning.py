@@ -19,14 +19,14 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Signal
 
 from rsdesk.core.io.datasets import find_images
 from rsdesk.core.io.files import ensure_writable_destination
 from rsdesk.core.training.checkpoint import Checkpoint
 from rsdesk.core.training.finetune import EpochReport, FinetuneConfig, FinetuneResult, finetune
 from rsdesk.gui.models.settings import data_dir
-from rsdesk.gui.tasks.runner import Job, JobContext, JobRunner
+from rsdesk.gui.tasks.runner import JobContext, JobRunner, SoleJob
 from rsdesk.gui.tasks.training import format_time_left
 
 #: The runner slot of the (only) fine-tune.
@@ -109,7 +109,7 @@ def result_summary(result: FinetuneResult, transform_title: str | None = None) -
     return head + text + "."
 
 
-class FineTuner(QObject):
+class FineTuner(SoleJob, QObject):
     """Fine-tunes the classifier on folders of images in the background, one fine-tune at a time.
 
     Signals: ``started``, ``progress(fraction, text with time left)``, ``epoch(EpochReport)`` as each epoch
@@ -128,8 +128,7 @@ class FineTuner(QObject):
     def __init__(self, runner: JobRunner | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.runner = runner if runner is not None else JobRunner(self)
-        self._job: Job | None = None  # the fine-tune whose outcome is still to come
-        self._alive: set[Job] = set()  # jobs whose thread has not reported its end yet
+        self._init_sole_job()
         self._key = ""
         self._out: Path | None = None
         self._result: FinetuneResult | None = None
@@ -137,10 +136,6 @@ class FineTuner(QObject):
         self._epochs_done: dict[str, int] = {}
         self._t0 = 0.0
         self._anchor: tuple[float, float] | None = None
-        self._time_left: float | None = None
-        app = QCoreApplication.instance()
-        if app is not None:
-            app.aboutToQuit.connect(self._shutdown)
 
     # ----- control ----------------------------------------------------------------------------------
     def start(self, folders: Sequence[Path], config: FinetuneConfig, out: Path | None = None) -> bool:
@@ -196,34 +191,9 @@ class FineTuner(QObject):
             return f"cannot save {out}: {exc.strerror or exc}" if exc.filename else str(exc)
         return None
 
-    def cancel(self) -> None:
-        """Ask the running fine-tune to stop between batches; ``cancelled`` follows (its checkpoint stays)."""
-        if self._job is not None:
-            self._job.cancel()
-
-    def is_running(self) -> bool:
-        return self._job is not None
-
     def output(self) -> Path | None:
         """The model file of the running (or last started) fine-tune."""
         return self._out
-
-    def time_left(self) -> float | None:
-        """Seconds left by the latest estimate (None before there is one)."""
-        return self._time_left
-
-    def wait(self, msecs: int = 10000) -> bool:
-        """Block until every fine-tune thread has returned (tests, shutdown); False on timeout."""
-        deadline = time.monotonic() + msecs / 1000.0
-        return all(job.done.wait(max(0.0, deadline - time.monotonic())) for job in list(self._alive))
-
-    def _shutdown(self) -> None:
-        self.cancel()
-        self.wait(30000)
-
-    def _fail_later(self, message: str) -> None:
-        # Failures arrive asynchronously, like every other outcome, so callers can connect after start().
-        QTimer.singleShot(0, self, lambda: self.failed.emit(message, ""))
 
     # ----- results (GUI thread) ----------------------------------------------------------------------
     def _estimate(self, fraction: float) -> float | None:

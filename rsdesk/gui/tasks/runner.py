@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from functools import partial
 
 import shiboken6
-from PySide6.QtCore import QObject, Qt, QThreadPool, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QThreadPool, QTimer, Signal, Slot
 
 from rsdesk.core.errors import USER_ERRORS, error_text
 from rsdesk.core.progress import Cancelled, CancelToken
@@ -274,3 +274,45 @@ class JobRunner(QObject):
             self.supersede(slot)
         self.cancel_all()
         return self.pool.waitForDone(msecs)
+
+
+class SoleJob:
+    """What a long job that runs one at a time shares (a dictionary training, a fine-tune): whether one is
+    running, cancel, its time-left estimate, waiting for its threads, cancel on quit, and refusals
+    delivered like every other outcome. Mixed into a QObject that has a ``failed(str, str)`` signal; call
+    :meth:`_init_sole_job` from its ``__init__``; ``start`` sets ``_job`` and adds it to ``_alive``."""
+
+    failed: Signal
+
+    def _init_sole_job(self) -> None:
+        self._job: Job | None = None  # the job whose outcome is still to come
+        self._alive: set[Job] = set()  # jobs whose thread has not reported its end yet
+        self._time_left: float | None = None
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self._shutdown)
+
+    def cancel(self) -> None:
+        """Ask the running job to stop at its next check; ``cancelled`` follows."""
+        if self._job is not None:
+            self._job.cancel()
+
+    def is_running(self) -> bool:
+        return self._job is not None
+
+    def time_left(self) -> float | None:
+        """Seconds left by the latest estimate (None before there is one)."""
+        return self._time_left
+
+    def wait(self, msecs: int = 10000) -> bool:
+        """Block until every thread of these jobs has returned (tests, shutdown); False on timeout."""
+        deadline = time.monotonic() + msecs / 1000.0
+        return all(job.done.wait(max(0.0, deadline - time.monotonic())) for job in list(self._alive))
+
+    def _shutdown(self) -> None:
+        self.cancel()
+        self.wait(30000)
+
+    def _fail_later(self, message: str) -> None:
+        # Failures arrive asynchronously, like every other outcome, so callers can connect after start().
+        QTimer.singleShot(0, self, lambda: self.failed.emit(message, ""))  # type: ignore[call-overload]

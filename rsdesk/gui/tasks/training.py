@@ -13,7 +13,7 @@ import re
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Signal
 
 from rsdesk.core.io.datasets import find_images
 from rsdesk.core.io.files import ensure_writable_destination
@@ -21,7 +21,7 @@ from rsdesk.core.progress import check_cancel
 from rsdesk.core.sparse.dictionary_file import Dictionary, save_dictionary
 from rsdesk.core.sparse.training import TrainingConfig, train_dictionary
 from rsdesk.gui.models.settings import data_dir
-from rsdesk.gui.tasks.runner import Job, JobContext, JobRunner
+from rsdesk.gui.tasks.runner import JobContext, JobRunner, SoleJob
 
 _CORE_ETA = re.compile(r",?\s*~(\d+(?:\.\d+)?) s left")
 #: The core maps patch extraction to 0…0.2 of the progress and learning to 0.2…1.
@@ -70,7 +70,7 @@ def train_to_file(
     return save_dictionary(out, d), d
 
 
-class DictionaryTrainer(QObject):
+class DictionaryTrainer(SoleJob, QObject):
     """Trains a dictionary from a folder of images in the background, one training at a time.
 
     Signals in the runner's shapes: ``started``, ``progress(fraction, text with time left)``,
@@ -89,14 +89,9 @@ class DictionaryTrainer(QObject):
     def __init__(self, runner: JobRunner | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.runner = runner if runner is not None else JobRunner(self)
-        self._job: Job | None = None  # the training whose outcome is still to come
-        self._alive: set[Job] = set()  # jobs whose thread has not reported its end yet
+        self._init_sole_job()
         self._t0 = 0.0
         self._learn_start: tuple[float, float] | None = None
-        self._time_left: float | None = None
-        app = QCoreApplication.instance()
-        if app is not None:
-            app.aboutToQuit.connect(self._shutdown)
 
     # ----- control ----------------------------------------------------------------------------------
     def start(self, folder: Path, config: TrainingConfig) -> None:
@@ -148,31 +143,6 @@ class DictionaryTrainer(QObject):
         if not folder.is_dir():
             return f"{folder} is not a folder"
         return None
-
-    def cancel(self) -> None:
-        """Ask the running training to stop at its next check; ``cancelled`` follows."""
-        if self._job is not None:
-            self._job.cancel()
-
-    def is_running(self) -> bool:
-        return self._job is not None
-
-    def time_left(self) -> float | None:
-        """Seconds left by the latest estimate (None before there is one)."""
-        return self._time_left
-
-    def wait(self, msecs: int = 10000) -> bool:
-        """Block until every training thread has returned (tests, shutdown); False on timeout."""
-        deadline = time.monotonic() + msecs / 1000.0
-        return all(job.done.wait(max(0.0, deadline - time.monotonic())) for job in list(self._alive))
-
-    def _shutdown(self) -> None:
-        self.cancel()
-        self.wait(30000)
-
-    def _fail_later(self, message: str) -> None:
-        # Failures arrive asynchronously, like every other outcome, so callers can connect after start().
-        QTimer.singleShot(0, self, lambda: self.failed.emit(message, ""))
 
     # ----- results (GUI thread) ----------------------------------------------------------------------
     def _estimate(self, fraction: float, message: str) -> tuple[float | None, str]:
