@@ -39,15 +39,9 @@ def learned_file(args: argparse.Namespace) -> object:
     """The value of the defense's learned file: the option named as its :attr:`~LearnedFile.option`
     (``--dictionary`` for RegionSparse, ``--defense-weights`` for ComDefend); None for its default. A
     learned-file option given to a defense that takes another file, or none, is refused."""
-    from rsdesk.core.defenses import DEFENSES, defense_class
+    from rsdesk.core.defenses import learned_file_value
 
-    cls = defense_class(args.defense)
-    own = cls.learned_file.option if cls.learned_file is not None else None
-    files = {c.learned_file.option: c.learned_file.title for c in DEFENSES.values() if c.learned_file}
-    for option, title in files.items():
-        if option != own and getattr(args, option, None) is not None:
-            raise ValueError(f"--{option.replace('_', '-')}: {cls.title} takes no {title}")
-    return getattr(args, own, None) if own is not None else None
+    return learned_file_value(args.defense, vars(args), lambda option: f"--{option.replace('_', '-')}: ")
 
 
 def run(args: argparse.Namespace) -> int:

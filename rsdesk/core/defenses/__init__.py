@@ -7,7 +7,7 @@ table has its no-defense row.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 
@@ -35,6 +35,7 @@ __all__ = [
     "RegionSparseDefense",
     "create_defense",
     "defense_class",
+    "learned_file_value",
 ]
 
 
@@ -75,3 +76,17 @@ def create_defense(
         return cls(**values)
     dev = "cpu" if str(device) == "auto" else resolve_device(device)
     return cls(**{learned.option: learned.resolve(file)}, device=dev, **values)  # type: ignore[arg-type]
+
+
+def learned_file_value(
+    name: str, given: Mapping[str, object], spell: Callable[[str], str] = lambda option: ""
+) -> object:
+    """Defense ``name``'s learned-file value among ``given`` (its option → value; None when not given). A
+    value given for a learned file the defense does not take (a dictionary for JPEG) is a ValueError that
+    names it, prefixed with ``spell(option)`` (the command line writes ``--defense-weights: ``)."""
+    cls = defense_class(name)
+    own = cls.learned_file.option if cls.learned_file is not None else None
+    for other in (c.learned_file for c in DEFENSES.values() if c.learned_file is not None):
+        if other.option != own and given.get(other.option) is not None:
+            raise ValueError(f"{spell(other.option)}{cls.title} takes no {other.title}")
+    return given.get(own) if own is not None else None

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from rsdesk.core.attacks import ATTACKS, attack_class
 from rsdesk.core.attacks.base import RELATIVE_L2, RESCALED
 from rsdesk.core.attacks.surrogate import resolve_surrogate
-from rsdesk.core.defenses import DEFENSES, defense_class
+from rsdesk.core.defenses import DEFENSES, defense_class, learned_file_value
 from rsdesk.core.evaluation.plan import (
     KINDS,
     PLAN_FORMAT,
@@ -105,20 +105,12 @@ def _attack_entry(key: str, spec: Mapping[str, Any]) -> AttackEntry:
     )
 
 
-def _file_options() -> dict[str, str]:
-    """Every learned file's plan key → how it is named, over the registered defenses."""
-    return {c.learned_file.option: c.learned_file.title for c in DEFENSES.values() if c.learned_file}
-
-
 def _defense_entries(key: str, spec: Mapping[str, Any]) -> list[DefenseEntry]:
     where = f"defense {key!r}"
     cls = _checked(where, defense_class, str(spec.get("defense", key)))
     params = dict(spec.get("params") or {})
     learned = cls.learned_file
-    for option, title in _file_options().items():
-        if spec.get(option) is not None and (learned is None or learned.option != option):
-            raise PlanError(f"{where}: {cls.title} takes no {title}")
-    file = spec.get(learned.option) if learned is not None else None
+    file = _checked(where, learned_file_value, cls.name, spec)
     if learned is not None and file is not None and file not in learned.names and not Path(file).is_file():
         choices = ", ".join(learned.names)
         raise PlanError(f"{where}: {learned.title} {file!r} is neither a file nor one of {choices}")

@@ -51,50 +51,47 @@ def _retrained(defense: str, title: str) -> dict[str, Any]:
     return {"defense": defense, RETRAINED: True, "title": title}
 
 
-def fig6() -> dict[str, Any]:
-    """Fig. 6, black box: models retrained on each defense's outputs, shown adversarials crafted on the
-    normal model through that defense; beside each, the same defense with the normal model (gray-box)."""
-    attacks = _attacks("blackbox")
-    rows = {"none": {}}
-    for d in TRANSFORMS:
-        rows[d] = {}
-        rows[f"{d}-retrained"] = _retrained(d, f"{d} · retrained on its outputs")
+def _preset(
+    attacks: dict[str, Any], rows: dict[str, Any], experiments: list[tuple[str, str, str, str]]
+) -> dict[str, Any]:
+    """A plan of ``attacks`` and ``rows`` (the undefended reference first) with one experiment per
+    (name, kind, title, threat): the attacks of that threat against every row but the reference."""
     return {
         "attacks": attacks,
         "defenses": rows,
         "experiments": [
             {
-                "name": "fig6",
-                "kind": "curves",
-                "title": "Retrained on transformed images, attacked on the normal model (Fig. 6, black box)",
-                "attacks": _grid(attacks),
+                "name": name,
+                "kind": kind,
+                "title": title,
+                "attacks": _grid({k: a for k, a in attacks.items() if a["threat"] == threat}),
                 "defenses": list(rows)[1:],  # after the undefended reference
             }
+            for name, kind, title, threat in experiments
         ],
     }
+
+
+def fig6() -> dict[str, Any]:
+    """Fig. 6, black box: models retrained on each defense's outputs, shown adversarials crafted on the
+    normal model through that defense; beside each, the same defense with the normal model (gray-box)."""
+    rows: dict[str, Any] = {"none": {}}
+    for d in TRANSFORMS:
+        rows[d] = {}
+        rows[f"{d}-retrained"] = _retrained(d, f"{d} · retrained on its outputs")
+    title = "Retrained on transformed images, attacked on the normal model (Fig. 6, black box)"
+    return _preset(_attacks("blackbox"), rows, [("fig6", "curves", title, "blackbox")])
 
 
 def fig7() -> dict[str, Any]:
     """Fig. 7, extended gray box: the retrained models attacked directly (the attacker has each model, not
     the defense)."""
-    attacks = _attacks("extended-graybox")
     rows = {
         "none": {},
         **{f"{d}-retrained": _retrained(d, f"{d} · retrained on its outputs") for d in TRANSFORMS},
     }
-    return {
-        "attacks": attacks,
-        "defenses": rows,
-        "experiments": [
-            {
-                "name": "fig7",
-                "kind": "curves",
-                "title": "Retrained models attacked directly (Fig. 7, extended gray box)",
-                "attacks": _grid(attacks),
-                "defenses": list(rows)[1:],  # after the undefended reference
-            }
-        ],
-    }
+    title = "Retrained models attacked directly (Fig. 7, extended gray box)"
+    return _preset(_attacks("extended-graybox"), rows, [("fig7", "curves", title, "extended-graybox")])
 
 
 def table2_adversarial() -> dict[str, Any]:
@@ -107,20 +104,14 @@ def table2_adversarial() -> dict[str, Any]:
         "regionsparse": {},
         "regionsparse-fgsm-adv": _retrained("regionsparse", "RegionSparse + FGSM Adversarial"),
     }
-    return {
-        "attacks": attacks,
-        "defenses": rows,
-        "experiments": [
-            {
-                "name": f"table2-adv-{threat}",
-                "kind": "table",
-                "title": f"Adversarial training (Table II), attacked on {where}",
-                "attacks": _grid({k: v for k, v in attacks.items() if v["threat"] == threat}),
-                "defenses": list(rows)[1:],
-            }
+    return _preset(
+        attacks,
+        rows,
+        [
+            (f"table2-adv-{threat}", "table", f"Adversarial training (Table II), attacked on {where}", threat)
             for threat, where in (("extended-graybox", "each row's model"), ("blackbox", "the normal model"))
         ],
-    }
+    )
 
 
 RETRAINED_PRESETS: dict[str, Callable[[], dict[str, Any]]] = {

@@ -221,6 +221,7 @@ class Worker:
         ok = np.isfinite(flat).all(1) & (flat.min(1) >= 0) & (flat.max(1) <= 1)
         eot = unit.via is not None and self.plan.defenses[unit.via].randomized
         iters = 0 if entry is None else entry.iterations(eot)
+        judge = self.judge_label(dkey)
         rows = []
         for i, img_id in enumerate(unit.ids):
             rows.append(
@@ -241,7 +242,7 @@ class Worker:
                     "iterations": iters,
                     "attack_seconds": float(attack_seconds[i]),
                     "seconds": float(attack_seconds[i] + per_image),
-                    "classifier": self.judge_label(dkey),
+                    "classifier": judge,
                 }
             )
         return rows

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import platform
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from rsdesk.core.io.files import atomic_write
@@ -107,3 +109,15 @@ def save_json(path: str | Path, data: dict[str, Any]) -> Path:
     """Write metadata as indented JSON, atomically."""
     text = json.dumps(data, indent=2, sort_keys=False, default=str) + "\n"
     return atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
+
+
+def library_versions() -> dict[str, str]:
+    """What a training record says it was made with (rsdesk, torch, numpy, Python)."""
+    from rsdesk import __version__
+
+    return {
+        "rsdesk": __version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import platform
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,7 +34,14 @@ from rsdesk.core.defenses.comdefend import ComDefendNet, read_training_record, r
 from rsdesk.core.errors import ImageError
 from rsdesk.core.io.images import load_image, to_uint8
 from rsdesk.core.progress import CancelFn, ProgressFn, check_cancel, report
-from rsdesk.core.training.checkpoint import Checkpoint, file_sha256, fingerprint, save_json, save_state_dict
+from rsdesk.core.training.checkpoint import (
+    Checkpoint,
+    file_sha256,
+    fingerprint,
+    library_versions,
+    save_json,
+    save_state_dict,
+)
 
 #: what the training record and the fingerprint say this is (changes when the training does)
 FORMAT = "rsdesk-comdefend-1"
@@ -116,17 +122,6 @@ class ComDefendTraining:
             f"saved {self.out}: ComDefend trained here on {self.n_images} images, {self.epochs} epochs"
             f"{resumed}; final loss {self.final_loss:.5f}"
         )
-
-
-def _versions() -> dict[str, str]:
-    from rsdesk import __version__
-
-    return {
-        "rsdesk": __version__,
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-    }
 
 
 def _load(
@@ -298,7 +293,7 @@ def train_comdefend(
         **{k: v for k, v in asdict(config).items() if k != "half"},
         "final_loss": result.final_loss,
         "epoch_losses": losses,
-        "versions": _versions(),
+        "versions": library_versions(),
         "torch_threads": torch.get_num_threads(),
     }
     save_json(result.record, record)

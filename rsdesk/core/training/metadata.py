@@ -4,16 +4,11 @@ read back to tell a finished run (same fingerprint, same output file) from one s
 from __future__ import annotations
 
 import json
-import platform
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
-from rsdesk import __version__
-from rsdesk.core.training.checkpoint import file_sha256
+from rsdesk.core.training.checkpoint import file_sha256, library_versions
 from rsdesk.core.training.config import EpochReport, FinetuneConfig, FinetuneResult
 from rsdesk.core.training.data import Sample
 
@@ -29,15 +24,6 @@ FGSM_MIX = (
     "½·CE(adversarial) (Goodfellow et al. 2015, α = ½); crafted on the current model in eval mode against "
     "the targets, then passed through the transform when there is one"
 )
-
-
-def versions() -> dict[str, str]:
-    return {
-        "rsdesk": __version__,
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-    }
 
 
 def _images(samples: Sequence[Sample], indices: Sequence[int], targets: Sequence[int]) -> list[dict]:
@@ -109,7 +95,7 @@ def build_metadata(
         "best_epoch": best_epoch,
         "epoch_reports": [r.as_dict() for r in reports],
         "minutes_per_epoch": round(sum(seconds) / len(seconds) / 60, 4) if seconds else None,
-        "versions": versions(),
+        "versions": library_versions(),
         "output_sha256": out_sha256,
     }
 
