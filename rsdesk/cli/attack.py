@@ -1,4 +1,7 @@
-"""``rsdesk attack``: craft adversarial examples, save them, and judge success on the saved files."""
+"""``rsdesk attack``: craft adversarial examples, save them, and judge success on the saved files.
+
+Judged as the window judges (``core/verdicts``): an image the model gets wrong before the attack is never
+"fooled" (there was nothing to fool), so each batch's clean images are classified once first."""
 
 from __future__ import annotations
 
@@ -22,9 +25,11 @@ from rsdesk.cli.progress import ProgressBar
 
 if TYPE_CHECKING:
     import numpy as np
+    import torch
 
     from rsdesk.core.models.classifier import Classifier
     from rsdesk.core.params import Param
+    from rsdesk.core.verdicts import Judgement
 
 
 def attack_params() -> dict[str, list[tuple[str, Param]]]:
@@ -73,6 +78,26 @@ def _load_batch(model: Classifier, paths: list[Path], failures: Failures) -> lis
     return good
 
 
+def _clean_predictions(model: Classifier, x: torch.Tensor) -> list[int]:
+    """The bare classifier's top-1 on each clean image: one batched pass, without gradients."""
+    import torch
+
+    with torch.no_grad():
+        return [int(i) for i in model(x).argmax(1).tolist()]
+
+
+def _verdict_text(judgement: Judgement, clean_correct: bool, success: bool) -> str:
+    """The line's verdict, in the window's terms: never "fooled" for an image the model got wrong before
+    the attack; the note says why when the words alone would mislead (a target missed, nothing to fool)."""
+    from rsdesk.core.verdicts import Verdict
+
+    note = f" ({judgement.note})" if judgement.note else ""
+    if success:
+        return "fooled" + note
+    plain = clean_correct and judgement.verdict is Verdict.CORRECT  # "the attack did not change" it
+    return "not fooled" + ("" if plain else note)
+
+
 def run(args: argparse.Namespace) -> int:
     """Attack the inputs batch by batch; every parameter is checked before the model is loaded."""
     from rsdesk.core.attacks import attack_class, create_attack
@@ -80,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     from rsdesk.core.io.labels import require_class
     from rsdesk.core.models.classifier import resolve_device
     from rsdesk.core.models.precision import require_precision
-    from rsdesk.core.verdicts import attack_success
+    from rsdesk.core.verdicts import attack_success, judge_adversarial
 
     attack_class(args.attack)  # an unknown name first: it says which attacks there are
     names = list(attack_params())
@@ -108,35 +133,42 @@ def run(args: argparse.Namespace) -> int:
             continue
         t0 = time.perf_counter()
         label = f"[{start + 1}-{start + len(chunk)}/{len(paths)}]"
+        x = model.to_tensor([img for _, img in chunk])
+        known = [label_of(p) for p, _ in chunk]
+        clean = _clean_predictions(model, x)  # the attack needs no pass of its own: every label is given
+        refs = [c if k is None else k for k, c in zip(known, clean)]
         with ProgressBar(f"{label} {attack.title}", not args.quiet) as bar:
             outcomes = attack.run(
                 model,
-                model.to_tensor([img for _, img in chunk]),
-                labels=[label_of(p) for p, _ in chunk],
+                x,
+                labels=refs,
                 targets=target,
                 progress=bar,
                 precision=precision,
             )
         per_image = (time.perf_counter() - t0) / len(chunk)
-        for (path, _), outcome in zip(chunk, outcomes):
+        for (path, _), outcome, clean_pred in zip(chunk, outcomes, clean):
             t1 = time.perf_counter()
+            clean_correct = clean_pred == outcome.reference  # no true label: the reference is this prediction
             saved, reloaded = save_output(
                 out_dir / f"{path.stem}_{attack.name}", outcome.adversarial, args.format, used
             )
             pred = model.classify(reloaded)
-            success = attack_success(pred.index, outcome.reference, target)
+            judgement = judge_adversarial(pred.index, outcome.reference, target, clean_correct=clean_correct)
+            success = clean_correct and attack_success(pred.index, outcome.reference, target)
             rec = {
                 "file": str(path),
                 "out": str(saved),
                 "top5": top5_record(pred),
                 "success": bool(success),
+                "clean_correct": bool(clean_correct),
                 "l2": round(outcome.l2, 6),
                 "d": round(outcome.d, 6),
                 "linf": round(outcome.linf, 4),
                 "iterations": outcome.iterations,
                 "seconds": round(per_image + time.perf_counter() - t1, 4),
             }
-            verdict = "fooled" if success else "not fooled"
+            verdict = _verdict_text(judgement, clean_correct, success)
             emit(
                 args,
                 rec,

@@ -88,7 +88,9 @@ def plan_from_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def build_plan(args: argparse.Namespace) -> dict[str, Any]:
     """``--plan`` (a preset name or a JSON file) or the plan the options describe."""
+    from rsdesk.core.defenses.base import DICTIONARY_OPTION
     from rsdesk.core.evaluation import PRESETS, load_plan_file, preset
+    from rsdesk.core.evaluation.builder import with_learned_files
     from rsdesk.core.evaluation.retrained import attach_models, parse_model_options
 
     if args.plan:
@@ -99,6 +101,8 @@ def build_plan(args: argparse.Namespace) -> dict[str, Any]:
                     f"--plan: {args.plan!r} is neither a preset ({', '.join(PRESETS)}) nor a file"
                 )
             data = load_plan_file(args.plan)
+        if args.dictionary:  # each RegionSparse row that names no dictionary of its own (not ablations)
+            data = with_learned_files(data, {DICTIONARY_OPTION: args.dictionary})
     else:
         data = plan_from_options(args)
     data = attach_models(data, parse_model_options(getattr(args, "model", None)))
@@ -111,6 +115,7 @@ def build_plan(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Run (or resume) the evaluation; print its tables, or summary.json as one line with ``--json``."""
+    from rsdesk.core.errors import ClusterError
     from rsdesk.core.evaluation import collect_images, parse_plan, run_evaluation
     from rsdesk.core.evaluation.report import markdown
     from rsdesk.core.models.classifier import resolve_device
@@ -131,7 +136,8 @@ def run(args: argparse.Namespace) -> int:
         problems.append(text)
         print_error(text)
 
-    items = collect_images(args.folder, limit=args.limit, on_problem=problem)
+    unlabelled: list[str] = []
+    items = collect_images(args.folder, limit=args.limit, on_problem=problem, on_unlabelled=unlabelled.append)
     if not items:
         print_error(NO_LABELS)
         return 1
@@ -151,7 +157,13 @@ def run(args: argparse.Namespace) -> int:
                 progress=bar,
                 on_problem=problem,
                 on_note=lambda text: write_line(f"note: {text}", sys.stderr),
+                skipped=problems + unlabelled,
             )
+    except ClusterError as exc:
+        kept = f"; finished results are kept in {out}: run the same command to resume" if args.out else ""
+        written = args.out and (out / "results.csv").is_file()
+        print_error(f"{exc}{kept if written else ''}")
+        return 1
     except KeyboardInterrupt as exc:
         if args.out:
             raise Interrupted(

@@ -11,8 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+
+class ClusterError(RuntimeError):
+    """A Ray cluster could not be reached, or could not run the work (no actor can start, every node lost):
+    the message says what is missing; the run's finished results stay written."""
+
+
 #: Errors whose message is already written for a user (no type name needed in front of it).
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError)
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, ClusterError)
 
 
 class FileError(ValueError):

@@ -23,10 +23,12 @@ class Verdict(Enum):
     FOOLED = "FOOLED"
     RECOVERED = "RECOVERED"
     STILL_FOOLED = "STILL FOOLED"
-    BROKEN = "BROKEN"  # the attack failed but the defense itself changed the prediction
+    BROKEN = "BROKEN"  # the defense gets the clean image wrong too: it, not the attack, broke the answer
+    DEFEATED = "DEFENSE BEATEN"  # the bare model resists, the defended one falls: the noise beat the defense
 
     @property
     def good(self) -> bool:
+        """Good news (drawn ✓, told in blue): right, recovered, or the reference."""
         return self in (Verdict.CORRECT, Verdict.RECOVERED, Verdict.REFERENCE)
 
 
@@ -51,9 +53,35 @@ def attack_success(predicted: int, reference: int, target: int | None = None) ->
     return predicted == target if target is not None else predicted != reference
 
 
-def judge_adversarial(predicted: int, reference: int, target: int | None = None) -> Judgement:
-    """The attacked image on the bare classifier: FOOLED when it left the reference class."""
+#: Why a defense-aware attack that leaves the bare classifier right is no failure of the attack.
+AIMS_BEHIND = "this attack aims at the model behind the defense: see the Purified panel"
+#: Who won when a defense-aware attack gets through.
+AWARE_WON = "the attacker who knows the defense won"
+
+
+def judge_adversarial(
+    predicted: int,
+    reference: int,
+    target: int | None = None,
+    *,
+    clean_correct: bool = True,
+    defense_aware: bool = False,
+) -> Judgement:
+    """The attacked image on the bare classifier: FOOLED when it left the reference class.
+
+    Nobody is fooled who was wrong before: a clean image the model already gets wrong (``clean_correct``
+    False, a true label known) is MISCLASSIFIED, never FOOLED. A defense-aware attack (BPDA) is aimed at the
+    defended pipeline, so the bare classifier staying right says nothing of its success: the note says
+    where to look instead of "the attack did not change the prediction"."""
+    if not clean_correct:
+        if predicted == reference:
+            return Judgement(
+                Verdict.CORRECT, "wrong before the attack; the attacked image lands on the true class"
+            )
+        return Judgement(Verdict.MISCLASSIFIED, "wrong before the attack: there was nothing to fool")
     if predicted == reference:
+        if defense_aware:
+            return Judgement(Verdict.CORRECT, AIMS_BEHIND)
         return Judgement(Verdict.CORRECT, "the attack did not change the prediction")
     if target is None:
         return Judgement(Verdict.FOOLED)
@@ -62,15 +90,48 @@ def judge_adversarial(predicted: int, reference: int, target: int | None = None)
     return Judgement(Verdict.FOOLED, "moved off the class, but missed the target")
 
 
-def judge_purified(predicted: int, reference: int, adversarial_fooled: bool) -> Judgement:
-    """The purified adversarial image: RECOVERED / STILL FOOLED (or correct / BROKEN if the attack failed)."""
+def judge_purified(
+    predicted: int,
+    reference: int,
+    adversarial_fooled: bool,
+    *,
+    clean_correct: bool = True,
+    defended_clean_correct: bool | None = None,
+    defense_aware: bool = False,
+) -> Judgement:
+    """The purified adversarial image: RECOVERED / STILL FOOLED after a successful attack; correct, BROKEN
+    or DEFENSE BEATEN after one that left the bare classifier right.
+
+    ``clean_correct``: the bare classifier gets the clean image right (no true label: True);
+    ``defended_clean_correct``: the clean image through the defense is right (None: unknown). The defense
+    is only blamed (BROKEN) when it gets the clean image wrong too; otherwise the noise won through the
+    defense (DEFEATED): the attacker who knows the defense, or a gray-box noise that fools the model only
+    after purification."""
+    right = predicted == reference
+    if not clean_correct:
+        if right:
+            return Judgement(
+                Verdict.CORRECT, "the defense gets right what the model got wrong before any attack"
+            )
+        return Judgement(Verdict.MISCLASSIFIED, "wrong before any attack")
+    clean_too = "the defense gets the clean image wrong too"
     if adversarial_fooled:
-        if predicted == reference:
+        if right:
             return Judgement(Verdict.RECOVERED)
-        return Judgement(Verdict.STILL_FOOLED)
-    if predicted == reference:
+        notes = [AWARE_WON] if defense_aware else []
+        if defended_clean_correct is False:
+            notes.append(clean_too)
+        return Judgement(Verdict.STILL_FOOLED, "; ".join(notes))
+    if right:
         return Judgement(Verdict.CORRECT)
-    return Judgement(Verdict.BROKEN, "the defense itself changed the prediction")
+    if defended_clean_correct is False:
+        return Judgement(Verdict.BROKEN, clean_too)
+    if defended_clean_correct is None and not defense_aware:
+        return Judgement(Verdict.BROKEN, "the defense itself changed the prediction")
+    if defense_aware:
+        known = ": the clean image through the defense is right" if defended_clean_correct else ""
+        return Judgement(Verdict.DEFEATED, AWARE_WON + known)
+    return Judgement(Verdict.DEFEATED, "the noise fools the model only through the defense")
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

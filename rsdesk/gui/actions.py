@@ -9,8 +9,11 @@ are no window shortcuts, because outside presentation mode Space and Backspace b
 
 from __future__ import annotations
 
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QMainWindow, QMenuBar
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
+from PySide6.QtWidgets import QAbstractSpinBox, QApplication, QMainWindow, QMenuBar, QWidget
+
+from rsdesk.gui.tasks.training import DictionaryTrainer
 
 
 def _action(
@@ -29,7 +32,7 @@ def _action(
 class Actions:
     """The window's actions; the window connects their ``triggered``/``toggled`` signals."""
 
-    def __init__(self, w: QMainWindow) -> None:
+    def __init__(self, w: QMainWindow, trainer: DictionaryTrainer | None = None) -> None:
         self.open_files = _action(w, "&Open Images…", ("Ctrl+O",))
         self.open_folder = _action(w, "Open &Folder…", ("Ctrl+Shift+O",))
         self.export = _action(
@@ -90,6 +93,49 @@ class Actions:
         )
         self.samples = _action(w, "Open the &Sample Images")
         self.about = _action(w, "&About RSDesk")
+        self.letters = LetterShortcuts(w)
+        if trainer is not None:
+            follow_training(self.train, trainer)
+
+
+def follow_training(train: QAction, trainer: DictionaryTrainer) -> None:
+    """Train From Folder… is off while a training runs: a second one would only be refused, after the
+    folder dialog, with a red "already running"."""
+    tip = train.toolTip()
+
+    def sync(*_args: object) -> None:
+        running = trainer.is_running()  # a refused start also reports ``failed``: the running one stays
+        train.setEnabled(not running)
+        train.setToolTip("A dictionary training is running (see the status bar)" if running else tip)
+        train.setStatusTip(train.toolTip())
+
+    for signal in (trainer.started, trainer.finished, trainer.failed, trainer.cancelled):
+        signal.connect(sync)
+    sync()
+
+
+class LetterShortcuts(QObject):
+    """One-letter shortcuts (D: defense on/off, P: the perturbation) work while a spin box has the focus.
+
+    Qt offers every printable key to the focused spin box first (``ShortcutOverride``) and the spin box
+    claims it, although it only ever takes digits, signs and a decimal point: D did nothing while K or θ was
+    being edited. A letter without modifiers is let through to the window's shortcuts; a letter no shortcut
+    takes still reaches the spin box (which ignores it), and digits are untouched."""
+
+    def __init__(self, window: QWidget) -> None:
+        super().__init__(window)
+        self.window = window
+        QApplication.instance().installEventFilter(self)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if event.type() != QEvent.Type.ShortcutOverride or not isinstance(obj, QAbstractSpinBox):
+            return False
+        key: QKeyEvent = event  # type: ignore[assignment]
+        letter = Qt.Key.Key_A.value <= key.key() <= Qt.Key.Key_Z.value
+        if letter and key.modifiers() == Qt.KeyboardModifier.NoModifier and obj.window() is self.window:
+            key.ignore()
+            return True  # the spin box never sees the override: the shortcut map may use the key
+        return False
 
 
 def install_menus(bar: QMenuBar, a: Actions, extra_view: list[QAction]) -> None:

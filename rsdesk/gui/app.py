@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 #: How long screenshot mode waits for the classifier and every stage before giving up.
@@ -206,6 +206,60 @@ def no_display_message() -> str | None:
     )
 
 
+#: The libraries Qt's xcb platform plugin loads that a bare Linux (a server or minimal image) may lack, with
+#: the Debian/Ubuntu package of each. Without one, QApplication aborts the process ("could not load the Qt
+#: platform plugin 'xcb'") in C++, so they are looked for before it is created.
+XCB_LIBRARIES: dict[str, str] = {
+    "libxcb-cursor.so.0": "libxcb-cursor0",
+    "libxcb-icccm.so.4": "libxcb-icccm4",
+    "libxcb-keysyms.so.1": "libxcb-keysyms1",
+    "libxcb-image.so.0": "libxcb-image0",
+    "libxcb-render-util.so.0": "libxcb-render-util0",
+    "libxcb-randr.so.0": "libxcb-randr0",
+    "libxcb-shape.so.0": "libxcb-shape0",
+    "libxcb-xkb.so.1": "libxcb-xkb1",
+    "libxkbcommon-x11.so.0": "libxkbcommon-x11-0",
+}
+
+
+def _loadable(name: str) -> bool:
+    """Whether the dynamic loader finds ``name`` (as Qt's plugin would: the same search path)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(name)
+    except OSError:
+        return False
+    return True
+
+
+def missing_xcb_message(
+    env: Mapping[str, str] | None = None,
+    platform: str | None = None,
+    loadable: Callable[[str], bool] | None = None,
+) -> str | None:
+    """One line naming the X libraries Qt's xcb plugin needs and cannot find, with the apt-get command that
+    installs them; None where Qt will not use xcb (another platform, Wayland, no display) or all are there."""
+    env = os.environ if env is None else env
+    if (platform or sys.platform) != "linux":
+        return None
+    qpa = env.get("QT_QPA_PLATFORM", "")
+    if qpa:
+        if qpa.split(":", 1)[0] != "xcb":  # another plugin, or a list Qt falls back along
+            return None
+    elif not env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"):
+        return None
+    found = loadable or _loadable
+    missing = [name for name in XCB_LIBRARIES if not found(name)]
+    if not missing:
+        return None
+    packages = " ".join(dict.fromkeys(XCB_LIBRARIES[name] for name in missing))
+    return (
+        f"Qt cannot open a window: its xcb platform plugin needs {', '.join(missing)}, not found on this "
+        f"system. Install with: sudo apt-get install {packages}"
+    )
+
+
 def run(
     images: list[str],
     screenshot: str | None = None,
@@ -215,9 +269,11 @@ def run(
     """Open the window on ``images`` (the bundled samples when empty); with ``screenshot``, save and exit
     (giving up after ``timeout_s``); with ``open_run``, show that evaluation run directory on the Evaluate
     tab. Exits promptly even when a background thread is stuck (see :func:`_exit_now`)."""
-    if screenshot is None and (problem := no_display_message()):
+    if screenshot is None and (problem := no_display_message() or missing_xcb_message()):
         print(f"error: {problem}", file=sys.stderr)
         return 1
+    if screenshot is not None and not os.environ.get("QT_QPA_PLATFORM") and missing_xcb_message():
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"  # a screenshot needs no screen, nor the X libraries
     app = _application(offscreen=screenshot is not None)
     configure_torch()
     from rsdesk.gui.main_window import MainWindow

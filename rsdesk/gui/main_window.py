@@ -35,7 +35,7 @@ from rsdesk.gui.dialogs.settings_dialog import SettingsDialog
 from rsdesk.gui.models.gallery import PathRole
 from rsdesk.gui.models.results import Row
 from rsdesk.gui.models.settings import Settings
-from rsdesk.gui.session import Session
+from rsdesk.gui.session import Session, dictionary_status
 from rsdesk.gui.tasks.gc_guard import GuiThreadGC
 from rsdesk.gui.views.activations import ActivationsView
 from rsdesk.gui.views.attack_controls import AttackControls
@@ -45,8 +45,9 @@ from rsdesk.gui.views.gallery import GalleryView
 from rsdesk.gui.views.panels import PanelGrid
 from rsdesk.gui.views.presentation import Presentation
 from rsdesk.gui.views.story import StoryView
+from rsdesk.gui.views.story_export import story_source
 from rsdesk.gui.views.training_status import TrainingStatusWidget
-from rsdesk.gui.views.window_layout import WindowLayout
+from rsdesk.gui.views.window_layout import TabRoom, WindowLayout
 from rsdesk.gui.widgets.drop import FileDropTarget
 from rsdesk.gui.widgets.messages import LogView, MessageBar
 
@@ -73,13 +74,13 @@ class MainWindow(FileDropTarget, QMainWindow):
         self.pipeline = self.session.pipeline
         self.importer = self.session.importer
         self.trainer = self.session.trainer
-        self.acts = Actions(self)
+        self.acts = Actions(self, self.trainer)  # Train From Folder… is off while a training runs
         self._prefer_labelled = False
         self._shown_once = False
         self._build()
         self._connect()
         self.gallery.set_current_key(self.pipeline.current_summary_key())
-        self.notify_all("warning", self.session.startup_problems, "Settings")
+        self.session.announce_startup(self.notify)  # a dictionary from a previous session; bad settings
         self._sync_status()
 
     # ----- construction ---------------------------------------------------------------------------------
@@ -109,12 +110,13 @@ class MainWindow(FileDropTarget, QMainWindow):
         split.addWidget(self.tabs)
         split.setStretchFactor(0, 5)
         split.setStretchFactor(1, 1)
+        self.tab_room = TabRoom(split, self.tabs)  # first to hear of a raised tab: see TabRoom
         central = QWidget()
         lay = QVBoxLayout(central)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(self.messages)
         lay.addWidget(split, 1)
-        self.story = StoryView(self.results)  # presentation mode's story steps take the panels' place
+        self.story = StoryView(self.results, self.state)  # presentation mode's steps replace the panels
         lay.addWidget(self.story, 1)
         self.setCentralWidget(central)
         self.gallery_view = GalleryView()
@@ -142,6 +144,7 @@ class MainWindow(FileDropTarget, QMainWindow):
         gallery, parts = (self.gallery, self.gallery_view), (self.importer, self.pipeline, self.state)
         self.evaluation = EvaluationBridge(run, gallery, parts, files.ask_folder, (self.tabs, split), self)
         box_lay.insertWidget(0, self.evaluation.filter_bar)
+        self.evaluation.dictionary_wanted.connect(self.session.use_dictionary)  # the run's, from the tab
         self.menuBar().actions()[0].menu().insertAction(a.export, self.evaluation.tab.open_action)
         a.toggle_defense.setChecked(self.state.defense_enabled)
         a.auto_attack.setChecked(self.pipeline.auto_attack)
@@ -149,6 +152,7 @@ class MainWindow(FileDropTarget, QMainWindow):
             self, [self.gallery_dock, self.tabs, self.menuBar()], self.story, split, a.presentation
         )
         self.window_layout = WindowLayout(self, split, self.tabs, self.log.add)  # app.run restores it
+        self.tab_room.rooms(self.activations, self.evaluation.tab)  # raised, their plots get the height
 
     def _build_status(self) -> None:
         bar = self.statusBar()
@@ -157,7 +161,7 @@ class MainWindow(FileDropTarget, QMainWindow):
         self.h_warning = QToolButton()
         self.h_warning.setText("⚠ h differs — Retrain…")
         self.h_warning.setAutoRaise(True)
-        self.h_warning.clicked.connect(self.train_dialog)
+        self.h_warning.clicked.connect(self.acts.train.trigger)  # nothing while a training runs
         self.training_status = TrainingStatusWidget(self.trainer)
         for w in (self.dictionary_label, self.classifier_label, self.h_warning, self.training_status):
             bar.addPermanentWidget(w)
@@ -308,7 +312,8 @@ class MainWindow(FileDropTarget, QMainWindow):
         self.acts.attack.setEnabled(ready and self.state.image is not None)
         self.acts.attack_selected.setEnabled(ready and self.gallery.rowCount() > 0)
         busy = self.pipeline.cancellable() or self.importer.is_running()
-        self.acts.cancel.setEnabled(busy or self.presentation.active)
+        self.acts.cancel.setEnabled(busy)  # Esc while idle leaves presentation mode: its own action
+        self.presentation.set_busy(busy)
         self.acts.export.setEnabled(self.results.result(Row.ADVERSARIAL) is not None)
 
     def _sync_defense_action(self) -> None:
@@ -331,13 +336,14 @@ class MainWindow(FileDropTarget, QMainWindow):
 
     # ----- export ---------------------------------------------------------------------------------------
     def export_dialog(self) -> None:
-        folder = files.ask_export_folder(self)
-        if folder:
-            self.export_to(folder)
+        if chosen := files.ask_export(self, self.session.settings.export_size):
+            self.session.set_export_size(chosen[1])
+            self.export_to(chosen[0], background=True)
 
-    def export_to(self, folder: Path) -> list[Path]:
-        """Write the current image's exports into ``folder`` (the outcome shows as a message)."""
-        return self.session.export_to(self.panels, folder)
+    def export_to(self, folder: Path, background: bool = False) -> list[Path]:
+        """Write the current image's exports into ``folder`` (the outcome shows as a message; see Session)."""
+        story = story_source(self.story, self._split)
+        return self.session.export_to(self.panels, folder, story, background=background)
 
     # ----- settings, status ---------------------------------------------------------------------------
     def settings_dialog(self) -> None:
@@ -346,9 +352,9 @@ class MainWindow(FileDropTarget, QMainWindow):
             self.session.apply_new_settings(dlg.settings())
 
     def _sync_status(self) -> None:
-        info = self.state.dictionary
-        self.dictionary_label.setText(f"Dictionary: {info.label}")
-        self.dictionary_label.setToolTip(f"{info.path or 'bundled'}\n{info.dictionary.provenance}")
+        text, tip = dictionary_status(self.state.dictionary)  # says so when it is not the default
+        self.dictionary_label.setText(text)
+        self.dictionary_label.setToolTip(tip)
         self.classifier_label.setText(f"Classifier: {self.state.classifier_title or 'loading…'}")
         mismatch = self.session.h_mismatch()
         self.h_warning.setVisible(bool(mismatch))

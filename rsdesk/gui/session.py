@@ -9,6 +9,7 @@ bar and the Log tab).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,9 +21,10 @@ from rsdesk.core.io.assets import default_dictionary_path
 from rsdesk.core.models import classifier_spec
 from rsdesk.core.sparse.dictionary_file import Dictionary, load_dictionary, save_dictionary
 from rsdesk.gui.models.evaluation import EvaluationResults
+from rsdesk.gui.models.export_size import DEFAULT_EXPORT_SIZE, export_size_problem, parse_export_size
 from rsdesk.gui.models.gallery import GalleryModel
 from rsdesk.gui.models.results import ResultsModel
-from rsdesk.gui.models.settings import Settings, save_settings
+from rsdesk.gui.models.settings import Settings, data_dir, save_settings
 from rsdesk.gui.models.settings_bridge import (
     apply_settings,
     capture_settings,
@@ -32,11 +34,12 @@ from rsdesk.gui.models.settings_bridge import (
 from rsdesk.gui.models.state import AppState, DictionaryInfo
 from rsdesk.gui.tasks import stages
 from rsdesk.gui.tasks.evaluation import EvaluationRunner
-from rsdesk.gui.tasks.exporter import NothingToExport, export_current
+from rsdesk.gui.tasks.exporter import NothingToExport, prepare_export, write_export
 from rsdesk.gui.tasks.finetuning import FineTuner, result_summary
 from rsdesk.gui.tasks.importer import Importer
 from rsdesk.gui.tasks.pipeline import Pipeline
 from rsdesk.gui.tasks.runner import JobRunner
+from rsdesk.gui.tasks.snapshot import StorySource
 from rsdesk.gui.tasks.training import DictionaryTrainer
 
 #: The runner slot of classifier loading: choosing another classifier supersedes a load in progress.
@@ -47,11 +50,32 @@ def classifier_title(model: object) -> str:
     return f"{model.spec.title} ({str(model.device).upper()})"
 
 
+def dictionary_kind(info: DictionaryInfo) -> str:
+    """``trained`` (by this app, in its data folder), ``loaded`` (a file of the user's) or ``default``."""
+    if info.path is None:
+        return "default"
+    return "trained" if info.path.parent == data_dir() / "dictionaries" else "loaded"
+
+
+def dictionary_status(info: DictionaryInfo) -> tuple[str, str]:
+    """The status bar's dictionary text and tooltip: a dictionary in place of the default says so (it may
+    have come from a previous session), and which file it is."""
+    kind = dictionary_kind(info)
+    if kind == "default":
+        return f"Dictionary: {info.label}", f"the bundled dictionary\n{info.dictionary.provenance}"
+    return (
+        f"Dictionary: {kind} {info.label}",
+        f"{info.path}\n{info.dictionary.provenance}\nUsed instead of the default dictionary; "
+        "Dictionary ▸ Use the Bundled Dictionary goes back to it.",
+    )
+
+
 class Session(QObject):
     """Owns the app's state and workers; ``classifier`` may be given (tests share one loaded model)."""
 
     message = Signal(str, str, str)  # kind ("info", "warning", "error"), text, details
     settings_changed = Signal()
+    exported = Signal(list)  # the files an export wrote ([] when it failed)
 
     def __init__(
         self,
@@ -91,6 +115,8 @@ class Session(QObject):
         for part in (self.pipeline, self.importer, self.evaluation):
             part.message.connect(self.message)
         self.classifier_error = ""  # set when no classifier could be loaded at all
+        #: said once by the window at start (info), before the problems
+        self.startup_notes = self._dictionary_note()
         #: shown by the window once it is connected (settings file problems, a missing dictionary…)
         self.startup_problems = [
             *(warnings or []),
@@ -101,6 +127,26 @@ class Session(QObject):
             self.state.set_classifier(classifier, classifier_title(classifier))
         else:
             self.load_classifier()
+
+    def _dictionary_note(self) -> list[str]:
+        """The first start that loads a dictionary other than the default says so, once: it came from a
+        previous session (a training, Load Dictionary…), and the default is one menu entry away."""
+        path = self.state.dictionary.path
+        if path is None or self.settings.dictionary_announced == str(path):
+            return []
+        self.settings = replace(self.settings, dictionary_announced=str(path))  # saved with the rest
+        return [
+            f"Using your {dictionary_kind(self.state.dictionary)} dictionary {path.name} (from a previous "
+            "session); Dictionary ▸ Use the Bundled Dictionary goes back to the default.",
+        ]
+
+    def announce_startup(self, notify: Callable[[str, str, str], None]) -> None:
+        """Tell the window what it should say at start: the notes (info), then the settings' problems."""
+        for note in self.startup_notes:
+            notify("info", note, str(self.state.dictionary.path or ""))
+        items = self.startup_problems
+        if items:
+            notify("warning", problems_text("Settings", items), "\n".join(items) if len(items) > 1 else "")
 
     def _report(self, kind: str, items: list[str], what: str) -> None:
         if items:
@@ -210,18 +256,52 @@ class Session(QObject):
         return out
 
     # ----- export and shutdown ------------------------------------------------------------------------
-    def export_to(self, grid: QWidget, folder: Path) -> list[Path]:
-        """Write the current image's exports into ``folder``; the outcome is reported as a message."""
+    def export_to(
+        self,
+        grid: QWidget,
+        folder: Path,
+        story: StorySource | None = None,
+        size: str | None = None,
+        background: bool = False,
+    ) -> list[Path]:
+        """Write the current image's exports into ``folder`` (pictures at ``size``, default: the settings'
+        export size), with a picture of each story step when ``story`` is given; the outcome is a message.
+
+        ``background``: the pictures are rendered now, the files encoded and written on a worker (2× PNGs
+        take a second: the window stays responsive); returns [] at once and ``exported`` follows."""
         try:
-            written = export_current(grid, self.results, self.state, Path(folder))
+            picture_size = parse_export_size(size or self.settings.export_size)
+        except ValueError:
+            picture_size = parse_export_size(DEFAULT_EXPORT_SIZE)
+        try:
+            prepared = prepare_export(grid, self.results, self.state, Path(folder), picture_size, story)
+            if background:
+                job = self.runner.submit("Export", lambda _ctx: write_export(prepared))
+                job.succeeded.connect(lambda written: self._exported(folder, written))
+                job.failed.connect(lambda text, details: self._exported(folder, [], text, details))
+                return []
+            written = write_export(prepared)
         except NothingToExport as exc:
             self.message.emit("warning", str(exc), "")
             return []
         except (OSError, ValueError) as exc:
-            self.message.emit("error", f"Export failed: {exc}", "")
-            return []
-        self.message.emit("info", f"Exported {len(written)} files to {folder}", "\n".join(map(str, written)))
+            return self._exported(folder, [], str(exc))
+        return self._exported(folder, written)
+
+    def _exported(self, folder: Path, written: list[Path], problem: str = "", why: str = "") -> list[Path]:
+        if problem:
+            self.message.emit("error", f"Export failed: {problem}", why)
+        else:
+            files = "\n".join(map(str, written))
+            self.message.emit("info", f"Exported {len(written)} files to {folder}", files)
+        self.exported.emit(written)
         return written
+
+    def set_export_size(self, size: str) -> None:
+        """Remember the export size the user chose (the export dialog offers it again next time)."""
+        if size != self.settings.export_size and export_size_problem(size) is None:
+            self.settings = replace(self.settings, export_size=size)
+            self.save_settings()
 
     def shutdown(self, msecs: int = 15000) -> bool:
         """Cancel every job (the training too) and wait for their threads; True when all have ended."""

@@ -1,5 +1,6 @@
-"""Where ``rsdesk attack`` spends its forward passes: no clean pass when every label is known (it was thrown
-away), the gradient steps, the attack's verdict, and each saved file judged as it is."""
+"""Where ``rsdesk attack`` spends its forward passes: one clean pass per batch (to tell an image the model
+gets wrong before the attack: never "fooled"), none of the attack's own when every label is handed in, the
+gradient steps, the attack's verdict, and each saved file judged as it is."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def test_known_labels_need_no_clean_forward_pass(monkeypatch, tiny_classifier, t
 
 
 @pytest.mark.slow
-def test_a_labelled_folder_costs_no_clean_forward_pass(monkeypatch, capsys, tmp_path, classifier):
+def test_a_labelled_folder_costs_one_clean_forward_pass(monkeypatch, capsys, tmp_path, classifier):
     folder = tmp_path / "in"
     folder.mkdir()
     shutil.copy(COFFEE, folder / "coffee.jpg")
@@ -51,8 +52,9 @@ def test_a_labelled_folder_costs_no_clean_forward_pass(monkeypatch, capsys, tmp_
     sizes = _forward_sizes(monkeypatch)
     args = ["attack", "--json", "--quiet", "--attack", "fgsm", "--eps", "2", str(folder), "--out"]
     assert main([*args, str(tmp_path / "out")]) == 0
-    # the gradient and the attack's verdict (no clean pass: both labels are known), then each saved file
-    assert sizes == [(2, True), (2, False), (1, False), (1, False)]
+    # one clean pass (an image the model gets wrong clean is never "fooled": core/verdicts), the gradient
+    # and the attack's verdict (no clean pass of the attack's own: every label is handed in), each saved file
+    assert sizes == [(2, False), (2, True), (2, False), (1, False), (1, False)]
     recs = records(capsys.readouterr().out)
     assert [r["file"] for r in recs] == [str(folder / "camera.jpg"), str(folder / "coffee.jpg")]
     for rec, true in zip(recs, (872, 967)):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -53,6 +54,10 @@ def test_evaluate_prints_its_tables_and_writes_a_run_directory(capsys, tmp_path)
     assert "| JPEG compression |" in text
     assert f"run directory: {out}" in text
     assert (out / "results.csv").is_file() and (out / "figures" / "evaluate.png").is_file()
+    # the file the walk left out is in plan.json, so the Evaluate tab can say so beside the count
+    assert json.loads((out / "plan.json").read_text())["skipped"] == [
+        "unlabelled.jpg: no label (labels.csv or an ImageNet synset in its name)"
+    ]
 
 
 def test_evaluate_json_is_the_summary_on_one_line(capsys, tmp_path):
@@ -99,3 +104,26 @@ def test_evaluate_without_labels(capsys, tmp_path):
     assert main(["evaluate", str(folder), "--quiet"]) == 1
     (line,) = error_lines(capsys.readouterr().err)
     assert line.startswith("error: no labelled images")
+
+
+def test_a_preset_takes_the_dictionary_given_for_its_rows_that_name_none(tmp_path):
+    import argparse
+
+    from rsdesk.cli.evaluate import build_plan
+    from rsdesk.core.io.assets import default_dictionary_path
+
+    d = tmp_path / "mine.npz"
+    shutil.copy(default_dictionary_path(), d)
+    args = argparse.Namespace(
+        plan="paper-fig4",
+        dictionary=str(d),
+        source=None,
+        source_weights=None,
+        model=None,
+        all_images=False,
+        precision=None,
+    )
+    defenses = build_plan(args)["defenses"]
+    rs = [spec for key, spec in defenses.items() if spec.get("defense", key) == "regionsparse"]
+    assert rs and all(spec.get("dictionary") for spec in rs)
+    assert str(d) in {spec["dictionary"] for spec in rs}

@@ -69,8 +69,12 @@ def test_a_folder_of_only_pipes_links_and_folders_finds_nothing(capsys, tmp_path
     assert not (tmp_path / "d.npz").exists()
 
 
-@pytest.mark.parametrize("where", ["missing folder", "a folder", "a file as folder"])
+@pytest.mark.parametrize(
+    "where", ["missing folder", "a folder", "a file as folder", "a folder that takes no files"]
+)
 def test_out_is_checked_before_any_training(capsys, tmp_path, training_folder, monkeypatch, where):
+    if where == "a folder that takes no files" and not os.path.isdir("/proc/self"):
+        pytest.skip("needs Linux's /proc")
     import rsdesk.core.sparse.training as dictionary
 
     def never(*args, **kwargs):
@@ -87,6 +91,11 @@ def test_out_is_checked_before_any_training(capsys, tmp_path, training_folder, m
         "a file as folder": (
             tmp_path / "file" / "d.npz",
             f"cannot save {tmp_path / 'file' / 'd.npz'}: {tmp_path / 'file'} is not a folder",
+        ),
+        "a folder that takes no files": (
+            Path("/proc/forbidden.npz"),
+            "cannot save /proc/forbidden.npz: no file can be created in the folder /proc "
+            "(No such file or directory)",
         ),
     }[where]
     assert main(["train-dictionary", str(training_folder), *SMALL, "--out", str(out)]) == 2

@@ -9,13 +9,15 @@ import numpy as np
 from gui_helpers import assert_no_threads, blocky_images, wait_settled
 from PIL import Image
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QFileDialog
+from PySide6.QtWidgets import QApplication
 
 from rsdesk.core.io.images import load_image
 from rsdesk.core.sparse.dictionary_file import load_dictionary
+from rsdesk.gui.dialogs import files
 from rsdesk.gui.models.results import Row, Status
 from rsdesk.gui.models.settings import Settings, config_dir, data_dir, load_settings
 from rsdesk.gui.tasks.pipeline import Stage
+from rsdesk.gui.views.story import STEPS
 
 
 def press(qtbot, window, key, modifier=Qt.KeyboardModifier.NoModifier) -> None:
@@ -48,13 +50,16 @@ def test_keyboard_shortcuts(window, qtbot, tmp_path, monkeypatch):
     press(qtbot, window, Qt.Key.Key_D)
     assert window.state.defense_enabled
     wait_settled(qtbot, window)
+    window.pipeline.set_auto_attack(False)
+    window.state.set_attack_param("eps", 4.0, "fgsm")  # Ctrl+Enter attacks with the new settings
     with qtbot.waitSignal(
         window.pipeline.stage_finished, timeout=30000, check_params_cb=lambda s, _r: s == Stage.ATTACK
     ):
         press(qtbot, window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
     wait_settled(qtbot, window)
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path))
-    press(qtbot, window, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    monkeypatch.setattr(files, "ask_export", lambda _parent, size: (tmp_path, size))
+    with qtbot.waitSignal(window.session.exported, timeout=30000):  # written on a worker
+        press(qtbot, window, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
     assert list(tmp_path.glob("*_report.html"))
     size = window.font().pointSizeF()
     press(qtbot, window, Qt.Key.Key_F11)
@@ -80,6 +85,7 @@ def test_export_files_and_reload_them(window, qtbot, tmp_path, classifier):
             "camera_fgsm_adversarial.npy",
             "camera_fgsm_purified_regionsparse.png",
             "camera_fgsm_report.html",
+            *(f"camera_fgsm_story{n}.png" for n in range(1, STEPS + 1)),
         ]
     )
     exact = load_image(tmp_path / "camera_fgsm_adversarial.npy")
@@ -90,7 +96,7 @@ def test_export_files_and_reload_them(window, qtbot, tmp_path, classifier):
     purified = load_image(tmp_path / "camera_fgsm_purified_regionsparse.png")
     assert np.abs(purified - pur.image).max() <= 0.5 / 255 + 1e-6
     grid = Image.open(tmp_path / "camera_fgsm_panels.png")
-    assert grid.size == grid_size
+    assert grid.size == (2 * grid_size[0], 2 * grid_size[1])  # rendered for slides: 2× by default
     html = (tmp_path / "camera_fgsm_report.html").read_text(encoding="utf-8")
     assert "camera.jpg" in html and adv.judgement.verdict.value in html and "tripod" in html
     # and the exported adversarial image can be brought back in and analysed

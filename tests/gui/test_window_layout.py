@@ -63,15 +63,16 @@ def test_geometry_off_every_screen_is_dropped_and_a_large_one_shrinks_onto_its_s
 
 def test_the_layout_persists_between_runs(make_window, qtbot, monkeypatch):
     monkeypatch.setattr(window_layout, "screen_rects", lambda: BIG_SCREEN)
+    monkeypatch.setattr(window_layout, "available_rect", lambda _screen: BIG_SCREEN[0])
     first = make_window()
     first.window_layout.restore()  # as app.run does: nothing saved yet, saving is on from now
     assert "WARNING" not in first.log.toPlainText()
     first.setGeometry(QRect(40, 30, 1300, 860))
     qtbot.waitUntil(lambda: first._split.height() < 860 - 100, timeout=5000)
     qtbot.wait(50)
+    first.tabs.setCurrentWidget(first.activations)  # raised first: raising it makes room (TabRoom)
     first._split.setSizes([500, 250])
     sizes = first._split.sizes()
-    first.tabs.setCurrentWidget(first.activations)
     first.acts.presentation.setChecked(True)  # closing in presentation mode keeps the normal layout
     first.close()
     saved = json.loads((config_dir() / WINDOW_FILE).read_text(encoding="utf-8"))
@@ -89,6 +90,7 @@ def test_the_layout_persists_between_runs(make_window, qtbot, monkeypatch):
 
 def test_a_corrupt_file_costs_one_log_line_and_off_screen_geometry_is_not_restored(make_window, monkeypatch):
     monkeypatch.setattr(window_layout, "screen_rects", lambda: BIG_SCREEN)
+    monkeypatch.setattr(window_layout, "available_rect", lambda _screen: BIG_SCREEN[0])
     config_dir().mkdir(parents=True, exist_ok=True)
     (config_dir() / WINDOW_FILE).write_text("\x00garbage{", encoding="utf-8")
     w = make_window()

@@ -154,3 +154,22 @@ def plan_from_choices(choices: Choices) -> dict[str, Any]:
     if choices.protocol_all:
         data["protocol"] = "all"
     return data
+
+
+def with_learned_files(data: dict[str, Any], files: Mapping[str, str | None]) -> dict[str, Any]:
+    """``data`` (a preset's or a plan file's JSON) with ``files`` (learned files by their plan key, as
+    :class:`Choices` has them) given to every defense entry of that learned file that names none, so a
+    preset run from the window uses the window's dictionary; entries naming their own (an ablation's) keep
+    it. A copy; the plan's parser checks the files."""
+    out = dict(data)
+    out["defenses"] = {}
+    for key, spec in (data.get("defenses") or {}).items():
+        entry = dict(spec or {})
+        try:
+            learned = defense_class(str(entry.get("defense", key))).learned_file
+        except ValueError:
+            learned = None  # an unknown name: the plan's parser says so, naming the entry
+        if learned is not None and files.get(learned.option) and entry.get(learned.option) is None:
+            entry[learned.option] = files[learned.option]
+        out["defenses"][key] = entry
+    return out

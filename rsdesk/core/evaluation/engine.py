@@ -34,8 +34,11 @@ def collect_images(
     limit: int | None = None,
     on_problem: Callable[[str], None] | None = None,
     cancel: CancelFn | None = None,
+    on_unlabelled: Callable[[str], None] | None = None,
 ) -> list[ImageItem]:
-    """The labelled, decodable images under ``inputs`` (the one folder walk), in walk order."""
+    """The labelled, decodable images under ``inputs`` (the one folder walk), in walk order.
+    ``on_problem`` hears the files that could not be used; ``on_unlabelled`` the images left out for want
+    of a label (no error: a folder may hold other pictures)."""
     inputs = [Path(p) for p in inputs]
     found = find_images(inputs, cancel)
     for text in found.problems:
@@ -50,6 +53,8 @@ def collect_images(
         check_cancel(cancel)
         label = label_of(path)
         if label is None:
+            if on_unlabelled:
+                on_unlabelled(f"{path.name}: no label (labels.csv or an ImageNet synset in its name)")
             continue
         try:
             load_image(path)

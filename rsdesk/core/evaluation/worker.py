@@ -67,6 +67,9 @@ class WorkerConfig:
     #: 2 CPU cores (benchmarks/bench_eval.py). The same attack: rounding differs, so where a gradient
     #: component is near zero its sign (and that pixel of the adversarial) can differ.
     channels_last: bool = True
+    #: where this process finds each file the plan names (a Ray actor's checked local copies,
+    #: :mod:`.ray_files`); a path not in it is opened as named
+    files: dict[str, str] = field(default_factory=dict)
 
 
 def stable_seed(*parts: object) -> int:
@@ -80,7 +83,9 @@ class Worker:
     def __init__(self, config: WorkerConfig) -> None:
         if config.threads:
             torch.set_num_threads(config.threads)
-        self.plan: Plan = parse_plan(config.plan)
+        self.files = dict(config.files)
+        self._named = {local: named for named, local in self.files.items()}
+        self.plan: Plan = parse_plan(_with_local_files(config.plan, self.files))
         self.device = config.device
         self.channels_last = config.channels_last
         self.classifier_name, self.weights = config.classifier, config.weights
@@ -110,7 +115,7 @@ class Worker:
         entry = self.plan.defenses[dkey]
         name = entry.classifier or self.classifier_name
         weights = entry.weights if entry.own_model else self.weights
-        return f"{name} [{Path(weights).name}]" if weights else name
+        return f"{name} [{Path(self._named.get(weights, weights)).name}]" if weights else name
 
     def _other(self, name: str, weights: str | None) -> Classifier:
         key = (name, weights)
@@ -118,8 +123,12 @@ class Worker:
             self._sources[key] = self._load(name, weights)
         return self._sources[key]
 
+    def _local(self, named: str | None) -> str | None:
+        """The file this process opens for one the command names (its local copy on a Ray actor)."""
+        return self.files.get(named, named) if isinstance(named, str) else named
+
     def _load(self, name: str, weights: str | None) -> Classifier:
-        model = load_classifier(name, weights, self.device)
+        model = load_classifier(name, self._local(weights), self.device)
         if self.channels_last:
             model.net.to(memory_format=torch.channels_last)
         return model
@@ -257,3 +266,16 @@ def _build(entry: DefenseEntry, device: str, extra: dict[str, Any] | None = None
     """The one builder: the entry's learned file (a name or a file) is read by the defense's own trait."""
     params = {**entry.params, **(extra or {})}
     return create_defense(entry.name, params, file=entry.file, device=device)
+
+
+def _with_local_files(value: Any, files: dict[str, str]) -> Any:
+    """The plan with every file it names replaced by this process's copy (``files``: named → local)."""
+    if not files:
+        return value
+    if isinstance(value, str):
+        return files.get(value, value)
+    if isinstance(value, dict):
+        return {k: _with_local_files(v, files) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_with_local_files(v, files) for v in value]
+    return value

@@ -133,7 +133,8 @@ def _save_error(path: Path, why: str, code: int | None = None) -> OSError:
 def ensure_writable_destination(path: PathLike) -> Path:
     """Check, before any long work, that ``path`` can be saved to; raise ``OSError`` naming it if not.
 
-    Creates nothing: the folder must exist, be a folder and be writable, and ``path`` must not be a folder.
+    The folder must exist, be writable, and hold a probe file made and removed at once: only that proves a
+    file can be made there (permission bits say yes to root on ``/proc`` or on a full disk).
     """
     path = Path(path)
     folder = path.parent
@@ -146,7 +147,20 @@ def ensure_writable_destination(path: PathLike) -> Path:
     if not os.access(folder, os.W_OK | os.X_OK):
         why = "is on a read-only disk" if _read_only_fs(folder) else "is not writable"
         raise _save_error(path, f"the folder {folder} {why}", errno.EACCES)
+    _probe(path, folder)
     return path
+
+
+def _probe(path: Path, folder: Path) -> None:
+    """Create and remove a file in ``folder``; ``OSError`` naming ``path`` and why if none can be made."""
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".rsdesk-probe-", suffix=".tmp")
+    except OSError as exc:
+        # ENOENT here means the file system takes no new files (/proc, /sys), not a missing folder
+        why = exc.strerror or str(exc) if exc.errno == errno.ENOENT else why_not_saved(exc)
+        raise _save_error(path, f"no file can be created in the folder {folder} ({why})", exc.errno) from exc
+    os.close(fd)
+    os.unlink(probe)
 
 
 def _read_only_fs(folder: Path) -> bool:

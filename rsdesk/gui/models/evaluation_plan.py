@@ -18,7 +18,7 @@ from rsdesk.core.attacks.base import LINF, RELATIVE_L2
 from rsdesk.core.defenses import DEFENSES
 from rsdesk.core.defenses.base import DICTIONARY_OPTION
 from rsdesk.core.evaluation import parse_plan, preset
-from rsdesk.core.evaluation.builder import Choices, plan_from_choices
+from rsdesk.core.evaluation.builder import Choices, plan_from_choices, with_learned_files
 from rsdesk.gui.models.configs import DictionaryInfo
 from rsdesk.gui.models.settings import Settings, data_dir
 
@@ -69,10 +69,14 @@ def evaluable_defenses() -> tuple[str, ...]:
 
 def build_plan(choice: PlanChoice, precision: str = "fp32") -> dict[str, Any]:
     """The plan JSON for ``choice`` — a preset, or the core's one plan builder on the form's choices, as the
-    command line's options go — checked by the core's parser (a PlanError says what is wrong).
+    command line's options go, RegionSparse with ``choice.dictionary`` (the window's; None: the bundled one)
+    wherever a preset names no dictionary of its own — checked by the core's parser (a PlanError says what
+    is wrong).
     ``precision``: of the attacks' gradient steps (the settings' "Attack gradients")."""
     if choice.preset:
-        data = preset(choice.preset, choice.source)
+        # the window's dictionary, where the preset names none: the curves and the panels then agree
+        files = {DICTIONARY_OPTION: choice.dictionary}
+        data = with_learned_files(preset(choice.preset, choice.source), files)
         if choice.protocol_all:
             data["protocol"] = "all"
         if precision != "fp32":

@@ -1,8 +1,12 @@
 """The gallery: a list model of the images brought in, with thumbnails, true labels and each image's verdict
-story (FOOLED → RECOVERED) once it has been attacked. Shown by :mod:`rsdesk.gui.views.gallery`."""
+story (FOOLED → RECOVERED) once it has been attacked. Shown by :mod:`rsdesk.gui.views.gallery`.
+
+Two files of the same name from different folders are shown with the shortest part of their folders that
+tells them apart ("tench.jpg — dev/" and "tench.jpg — samples/"), so no two rows read the same."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +24,28 @@ LabelRole = Qt.ItemDataRole.UserRole + 2
 SummaryRole = Qt.ItemDataRole.UserRole + 3
 #: whether the summary was made with the current attack and defense settings
 SummaryCurrentRole = Qt.ItemDataRole.UserRole + 4
+
+
+def display_names(paths: Iterable[Path]) -> dict[Path, str]:
+    """Each path's name as the gallery shows it: the file name, and where two or more paths share it, the
+    shortest trailing part of its folder that no other of them ends in ("tench.jpg — dev/")."""
+    by_name: dict[str, list[Path]] = {}
+    for p in paths:
+        by_name.setdefault(p.name, []).append(p)
+    out: dict[Path, str] = {}
+    for name, group in by_name.items():
+        for p in group:
+            out[p] = name if len(group) == 1 else f"{name} — {_tail(p, group)}"
+    return out
+
+
+def _tail(path: Path, group: list[Path]) -> str:
+    parts = tail = path.parent.parts
+    for k in range(1, len(parts) + 1):
+        tail = parts[-k:]
+        if not any(q != path and q.parent.parts[-k:] == tail for q in group):
+            break
+    return "/".join(tail).lstrip("/") + "/"
 
 
 #: Pixmaps kept for painted rows (only visible rows are painted); older ones are made again when needed.
@@ -49,6 +75,8 @@ class GalleryModel(QAbstractListModel):
         self._rows: dict[Path, int] = {}
         self._pixmaps: dict[Path, QPixmap] = {}
         self._current_key: object = None
+        self._cell_attacks: frozenset = frozenset()
+        self._names: dict[Path, str] = {}
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 (Qt's signature)
         return 0 if parent.isValid() else len(self._items)
@@ -58,7 +86,7 @@ class GalleryModel(QAbstractListModel):
             return None
         item = self._items[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return item.path.name
+            return self._names.get(item.path, item.path.name)
         if role == Qt.ItemDataRole.DecorationRole:
             return self._pixmap(item)
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -74,8 +102,21 @@ class GalleryModel(QAbstractListModel):
         if role == SummaryRole:
             return item.summary
         if role == SummaryCurrentRole:
-            return item.summary_key == self._current_key
+            return self.is_current(item.summary_key)
         return None
+
+    def is_current(self, key: object) -> bool:
+        """Whether a story made with ``key`` holds for the current settings: the toolbar's, or (the same
+        defense) an adversarial image made elsewhere that the panels show for an evaluation's cell."""
+        cur = self._current_key
+        if key == cur:
+            return True
+        pair = isinstance(key, tuple) and isinstance(cur, tuple) and len(key) == len(cur) == 2
+        return pair and key[0] in self._cell_attacks and key[1] == cur[1]
+
+    def display_name(self, path: Path) -> str:
+        """The name the gallery shows for ``path`` (told apart from others of the same file name)."""
+        return self._names.get(path, path.name)
 
     def _pixmap(self, item: GalleryItem) -> QPixmap:
         """Made when a row is painted (only visible rows are), kept for the last :data:`MAX_PIXMAPS`: a
@@ -112,7 +153,17 @@ class GalleryModel(QAbstractListModel):
                 self._rows[item.path] = len(self._items)
                 self._items.append(item)
             self.endInsertRows()
+            self._rename({i.path.name for i in new})
         return new
+
+    def _rename(self, names: Collection[str]) -> None:
+        """Tell apart the rows named like ``names`` (a new file of the same name renames the others too)."""
+        same = [i.path for i in self._items if i.path.name in names]
+        for p, shown in display_names(same).items():
+            if self._names.get(p, p.name) != shown:
+                self._names[p] = shown
+                idx = self.index(self._rows[p])
+                self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DisplayRole])
 
     def __contains__(self, path: object) -> bool:
         return path in self._rows
@@ -138,6 +189,15 @@ class GalleryModel(QAbstractListModel):
             self._items[row].summary_key = key
             idx = self.index(row)
             self.dataChanged.emit(idx, idx, [SummaryRole, SummaryCurrentRole, Qt.ItemDataRole.ToolTipRole])
+
+    def set_cell_attacks(self, keys: Collection[object]) -> None:
+        """The attack keys of adversarial images made elsewhere (an evaluation's cells) that the panels show:
+        a story recorded with one of them, and the current defense, is current (none: only the toolbar's)."""
+        keys = frozenset(keys)
+        if keys != self._cell_attacks:
+            self._cell_attacks = keys
+            if self._items:
+                self.dataChanged.emit(self.index(0), self.index(len(self._items) - 1), [SummaryCurrentRole])
 
     def set_current_key(self, key: object) -> None:
         """Settings changed: stories made with other settings are shown as such (greyed), not as current."""

@@ -21,6 +21,7 @@ from rsdesk.core.models.precision import PRECISION, bf16_unsupported_reason
 from rsdesk.core.params import Param
 from rsdesk.core.sparse.training import TRAINING_PARAMS, TrainingConfig
 from rsdesk.gui.models.configs import param_spec
+from rsdesk.gui.models.export_size import DEFAULT_EXPORT_SIZE, export_size_problem
 
 SCHEMA_VERSION = 1
 SETTINGS_FILE = "settings.json"
@@ -34,6 +35,8 @@ FIELD_LABELS: dict[str, str] = {
     "classifier": "Classifier",
     "weights": "Weights file",
     "device": "Device",
+    "export_size": "Export size",
+    "dictionary_announced": "Dictionary announced",
 }
 
 DEVICES = ("cpu", "cuda", "auto")
@@ -78,6 +81,7 @@ class Settings:
     sigma_color: float = 75.0
     sigma_space: float = 75.0
     dictionary_path: str = ""  # "" = the bundled default dictionary
+    dictionary_announced: str = ""  # the file a start last said it uses instead of the default (once)
     # dictionary training
     h: float = 10.0
     patch_size: int = 8
@@ -95,6 +99,8 @@ class Settings:
     classifier: str = "efficientnet-lite0"
     weights: str = ""
     device: str = "cpu"  # cpu | cuda | auto
+    # exports: the panel grid's and the story steps' size (2x, 1x, 1920px…; see models/export_size)
+    export_size: str = DEFAULT_EXPORT_SIZE
 
     def field_problems(self) -> list[tuple[str, str]]:
         """(field name, message) for every invalid value, so callers can point at the widget or reset it."""
@@ -220,6 +226,8 @@ def _problems(s: Settings) -> list[tuple[str, str]]:
     out += classifier
     if not any(name == "device" for name, _ in classifier):
         out += _precision_problems(s)
+    if (problem := export_size_problem(s.export_size)) is not None:
+        out.append(("export_size", problem))
     return out
 
 

@@ -37,6 +37,12 @@ class OriginalResult:
         """The class later stages are judged against: the true label, else the clean prediction."""
         return self.true_label if self.true_label is not None else self.prediction.index
 
+    @property
+    def clean_correct(self) -> bool:
+        """The bare classifier gets the clean image right (True without a true label: it is the reference).
+        An image it gets wrong before any attack is never FOOLED: there is nothing to fool."""
+        return self.prediction.index == self.reference
+
 
 @dataclass
 class AttackResult:
@@ -53,7 +59,14 @@ class AttackResult:
 
     @property
     def fooled(self) -> bool:
+        """The attack moved a clean image the model got right off its class (never for one it got wrong)."""
         return self.judgement.verdict is Verdict.FOOLED
+
+    @property
+    def defense_aware(self) -> bool:
+        """The attack aimed at the defended pipeline (BPDA, Square through the defense): its success is
+        judged on the Purified panel."""
+        return bool(self.config.defense_aware)
 
 
 @dataclass
@@ -83,6 +96,11 @@ class PurifyResult:
     def recovered(self) -> bool:
         return self.judgement is not None and self.judgement.verdict is Verdict.RECOVERED
 
+    @property
+    def beaten(self) -> bool:
+        """The noise got through the defense although the bare classifier resisted it (DEFENSE BEATEN)."""
+        return self.judgement is not None and self.judgement.verdict is Verdict.DEFEATED
+
 
 @dataclass(frozen=True)
 class CachedAttack:
@@ -97,17 +115,23 @@ class CachedAttack:
     values: tuple = ()
     target: int | None = None
     defense_key: tuple | None = None
+    #: the run's attack aimed at the defended pipeline (set by whoever builds it from the run's attack):
+    #: the verdicts judge its success on the Purified panel, as for the toolbar's BPDA
     defense_aware: bool = False
 
     @classmethod
-    def of(cls, image: np.ndarray, summary: str, name: str = "evaluation") -> CachedAttack:
+    def of(
+        cls, image: np.ndarray, summary: str, name: str = "evaluation", *, defense_aware: bool = False
+    ) -> CachedAttack:
         """A private float32 copy of ``image`` (H×W×3; ValueError otherwise) and its digest; ``name`` is
-        what export file names say (the run's attack key, e.g. ``bim``)."""
+        what export file names say (the run's attack key, e.g. ``bim``); ``defense_aware``: the run's attack
+        went through the defense (``dataclasses.replace`` sets it on one already made just as well)."""
         img = np.array(image, dtype=np.float32, copy=True)
         if img.ndim != 3 or img.shape[2] != 3 or img.size == 0:
             raise ValueError(f"an adversarial image must be H×W×3, got shape {img.shape}")
         safe = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-") or "evaluation"
-        return cls(summary, img, hashlib.sha1(img.tobytes()).hexdigest(), safe)
+        digest = hashlib.sha1(img.tobytes()).hexdigest()
+        return cls(summary, img, digest, safe, defense_aware=defense_aware)
 
     @property
     def params(self) -> dict[str, object]:
@@ -122,7 +146,8 @@ class CachedAttack:
         return self.summary
 
     def key(self) -> tuple:
-        return ("cached adversarial", self.summary, self.digest, self.image.shape)
+        # the judgement depends on defense_aware: a cached result is never shown under the other reading
+        return ("cached adversarial", self.summary, self.digest, self.image.shape, self.defense_aware)
 
     def describe(self) -> str:
         return self.summary

@@ -23,6 +23,10 @@ SCHEMA = "rsdesk-window"
 VERSION = 1
 #: How much of a saved window must lie on a screen to be reachable there (a grip on the title bar).
 MIN_VISIBLE = (120, 48)
+#: Room left for the window manager's frame (title bar, borders) when a first window is sized.
+FRAME_ALLOWANCE = (16, 40)
+#: How much a first window may shrink to fit its screen before it opens maximized instead.
+SHRINK_MAX = 0.1
 
 Rect = tuple[int, int, int, int]  # x, y, width, height
 
@@ -110,3 +114,16 @@ def fit_to_screens(rect: Rect, screens: list[Rect]) -> Rect | None:
     x = max(best[0], min(rect[0], best[0] + best[2] - width))
     y = max(best[1], min(rect[1], best[1] + best[3] - height))
     return x, y, width, height
+
+
+def first_geometry(preferred: tuple[int, int], screen: Rect) -> tuple[Rect, bool]:
+    """The first start's window (no saved layout) on a screen whose usable area is ``screen``, and whether
+    to maximize it: the ``preferred`` size centred there, shrunk to fit with its frame; maximized when that
+    cost more than :data:`SHRINK_MAX` of either side (a small screen: all of it is wanted). The rectangle
+    is then the normal geometry, inside the screen even without a window manager."""
+    room_w, room_h = screen[2] - FRAME_ALLOWANCE[0], screen[3] - FRAME_ALLOWANCE[1]
+    width, height = max(1, min(preferred[0], room_w)), max(1, min(preferred[1], room_h))
+    maximize = width < (1 - SHRINK_MAX) * preferred[0] or height < (1 - SHRINK_MAX) * preferred[1]
+    x = screen[0] + (screen[2] - width) // 2
+    y = screen[1] + max(0, (screen[3] - height - FRAME_ALLOWANCE[1]) // 2)
+    return (x, y, width, height), maximize

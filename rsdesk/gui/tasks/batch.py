@@ -53,7 +53,7 @@ class BatchAttack(QObject):
         label_of = self.label_of
         items = [stages.BatchItem(p, cache.image(p, size), label_of(p), cache.original(p)) for p in paths]
 
-        def work(ctx: JobContext) -> tuple[int, int, int, int]:
+        def work(ctx: JobContext) -> stages.BatchCounts:
             return stages.run_batch(model, items, cfg, dcfg, ctx.progress, ctx.cancel, ctx.partial)
 
         job = self.runner.submit("Batch attack", work, SLOT)
@@ -78,11 +78,14 @@ class BatchAttack(QObject):
         story = verdict_story(atk.judgement.verdict, pur.judgement.verdict if pur is not None else None)
         self.stored.emit(path, story, summary_key(cfg, dcfg))
 
-    def _done(self, cfg: AttackConfig, dcfg: DefenseConfig, counts: tuple[int, int, int, int]) -> None:
-        n, fooled, recovered, failed = counts
-        text = f"Batch {cfg.describe()}: fooled {fooled}/{n}"
+    def _done(self, cfg: AttackConfig, dcfg: DefenseConfig, counts: stages.BatchCounts) -> None:
+        c = counts
+        text = f"Batch {cfg.describe()}: fooled {c.fooled}/{c.done - c.misclassified}"
+        if c.misclassified:  # nothing to fool there: counted apart, as the panels say "misclassified"
+            text += f" ({c.misclassified} misclassified before the attack)"
         if dcfg.enabled:
-            text += f"; {dcfg.title} recovered {recovered}/{fooled}" if fooled else ""
-        if failed:
-            text += f"; {failed} image(s) failed"
+            text += f"; {dcfg.title} recovered {c.recovered}/{c.fooled}" if c.fooled else ""
+            text += f"; defense beaten on {c.beaten}" if c.beaten else ""
+        if c.failed:
+            text += f"; {c.failed} image(s) failed"
         self.message.emit("info", text + ".", "")

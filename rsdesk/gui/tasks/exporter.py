@@ -2,28 +2,41 @@
 .npy), the purified image and an HTML report — only results that are current, never stale ones. How each
 file is written is :mod:`rsdesk.gui.tasks.report`; what goes into it is decided here.
 
-Runs on the GUI thread: grabbing the panel grid must, and the rest takes milliseconds."""
+The panel grid and the story's steps are rendered for slides (:mod:`.snapshot`: 2× by default, no window
+controls in them), not grabbed from the screen. :func:`prepare_export` runs on the GUI thread (rendering
+widgets must; it takes milliseconds); :func:`write_export` encodes and writes, on a worker in the window
+(encoding 2× PNGs takes a second), and reads the dictionary's SHA-256 there.
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QWidget
 
+from rsdesk.core.defenses import DEFENSES
+from rsdesk.core.io.assets import default_dictionary_path, file_sha256
 from rsdesk.core.io.labels import imagenet_classes
+from rsdesk.core.models.classifier import ClassScore, Prediction
 from rsdesk.core.overlays import overlay_heatmap, overlay_mask
+from rsdesk.gui.models.configs import DefenseConfig
+from rsdesk.gui.models.export_size import ExportSize
 from rsdesk.gui.models.results import ResultsModel, Row
 from rsdesk.gui.models.stage_results import AttackResult, OriginalResult, PurifyResult
 from rsdesk.gui.models.state import AppState
 from rsdesk.gui.tasks.report import (
     Report,
     ReportPanel,
-    export_grid_png,
     export_image_npy,
     export_image_png,
+    export_picture_png,
     write_html_report,
 )
+from rsdesk.gui.tasks.snapshot import StorySource, render_story_steps, render_widget
 
 
 class NothingToExport(ValueError):
@@ -41,23 +54,84 @@ def _cam_panel(title: str, res: object) -> ReportPanel:
     )
 
 
-def build_report(results: ResultsModel, state: AppState) -> Report:
-    """The report of what the panels show now (current rows only)."""
+def true_rank(prediction: Prediction, true_label: int | None) -> tuple[int | None, ClassScore | None]:
+    """Where the true class stands in ``prediction`` (1 = top; the panels' rule: ties rank the same) and
+    its score; (None, None) when the true class is not known."""
+    if true_label is None:
+        return None, None
+    probs = prediction.probs
+    rank = int((probs > probs[true_label]).sum()) + 1
+    name = imagenet_classes().name(int(true_label))
+    return rank, ClassScore(int(true_label), name, float(probs[true_label]))
+
+
+def learned_file_of(defense: DefenseConfig) -> Path | None:
+    """The file the defense was built from (RegionSparse's dictionary, a learned purifier's weights), None
+    for a defense without one."""
+    cls = DEFENSES[defense.name]
+    if cls.needs_dictionary:
+        ident = defense.dictionary_id
+        return default_dictionary_path() if ident in ("", "bundled") else Path(ident)
+    if cls.learned_file is not None:
+        try:
+            source = cls.learned_file.resolve(None)  # the window builds it with the default file
+        except (TypeError, ValueError):
+            return None
+        return Path(source) if isinstance(source, (str, Path)) else None
+    return None
+
+
+def _learned_file_rows(defense: DefenseConfig) -> dict[str, str]:
+    path = learned_file_of(defense)
+    if path is None:
+        return {}
+    what = DEFENSES[defense.name].learned_file.title
+    bundled = path == default_dictionary_path() or defense.dictionary_id in ("", "bundled")
+    try:
+        digest = file_sha256(path)
+    except (OSError, ValueError) as exc:  # moved or deleted since it was loaded
+        digest = f"unavailable ({exc})"
+    return {f"{what} file": f"{path}" + (" (bundled)" if bundled else ""), f"{what} SHA-256": digest}
+
+
+def _ranked(panel: ReportPanel, prediction: Prediction, true_label: int | None) -> ReportPanel:
+    panel.true_rank, panel.true_score = true_rank(prediction, true_label)
+    return panel
+
+
+def build_report(results: ResultsModel, state: AppState, learned_files: bool = True) -> Report:
+    """The report of what the panels show now (current rows only); ``learned_files``: with the defense's
+    learned file and its SHA-256 (the file is read)."""
     orig: OriginalResult | None = results.result(Row.ORIGINAL)
     adv: AttackResult | None = results.result(Row.ADVERSARIAL)
     pur: PurifyResult | None = results.result(Row.PURIFIED)
     if orig is None or adv is None:
         raise NothingToExport("nothing to export yet: attack the current image first (Ctrl+Enter)")
+    truth = orig.true_label
+    adv_db = "∞" if math.isinf(adv.psnr) else f"{adv.psnr:.2f}"
     panels = [
-        ReportPanel(
-            "Original", orig.image, orig.prediction.top(5), orig.judgement.verdict.value, orig.judgement.note
+        _ranked(
+            ReportPanel(
+                "Original",
+                orig.image,
+                orig.prediction.top(5),
+                orig.judgement.verdict.value,
+                orig.judgement.note,
+            ),
+            orig.prediction,
+            truth,
         ),
-        ReportPanel(
-            "Adversarial",
-            adv.image,
-            adv.prediction.top(5),
-            adv.judgement.verdict.value,
-            f"L∞ {adv.stats.linf:.1f}/255, L2 {adv.stats.l2:.3f}, d {adv.stats.d:.4f}. " + adv.judgement.note,
+        _ranked(
+            ReportPanel(
+                "Adversarial",
+                adv.image,
+                adv.prediction.top(5),
+                adv.judgement.verdict.value,
+                f"L∞ {adv.stats.linf:.1f}/255, L2 {adv.stats.l2:.3f}, d {adv.stats.d:.4f}, "
+                f"PSNR vs original {adv_db} dB. " + adv.judgement.note,
+            ),
+            adv.prediction,
+            truth,
         ),
     ]
     params = {
@@ -69,7 +143,12 @@ def build_report(results: ResultsModel, state: AppState) -> Report:
         },
         "L∞ (/255)": f"{adv.stats.linf:.2f}",
         "L2": f"{adv.stats.l2:.4f}",
+        "d (‖δ‖₂/‖x‖₂)": f"{adv.stats.d:.4f}",
+        "PSNR adversarial (dB)": adv_db,
     }
+    if truth is not None:
+        params["true class"] = f"{imagenet_classes().name(truth)} ({truth})"
+        params["true class rank, adversarial"] = f"#{panels[1].true_rank}"
     if pur is not None:
         if pur.mask is not None:
             panels.append(
@@ -81,18 +160,22 @@ def build_report(results: ResultsModel, state: AppState) -> Report:
             )
         db = "∞" if math.isinf(pur.psnr) else f"{pur.psnr:.2f}"
         clean = pur.clean_prediction.top(1)[0]
-        panels.append(
-            ReportPanel(
-                "Purified",
-                pur.image,
-                pur.prediction.top(5),
-                pur.judgement.verdict.value,
-                f"PSNR vs original {db} dB; the clean image through the defense: "
-                f"{clean.label} ({'correct' if pur.clean_correct else 'wrong'})",
-            )
+        purified = ReportPanel(
+            "Purified",
+            pur.image,
+            pur.prediction.top(5),
+            pur.judgement.verdict.value,
+            f"PSNR vs original {db} dB; the clean image through the defense: "
+            f"{clean.label} ({'correct' if pur.clean_correct else 'wrong'})"
+            + (f". {pur.judgement.note}" if pur.judgement.note else ""),  # who won (core/verdicts)
         )
+        panels.append(_ranked(purified, pur.prediction, truth))
         params["defense"] = pur.title
         params["PSNR purified (dB)"] = db
+        if truth is not None:
+            params["true class rank, purified"] = f"#{purified.true_rank}"
+        if learned_files:
+            params.update(_learned_file_rows(pur.defense))
     else:
         params["defense"] = "off"
     panels += [_cam_panel("CAM original", orig), _cam_panel("CAM adversarial", adv)]
@@ -102,20 +185,76 @@ def build_report(results: ResultsModel, state: AppState) -> Report:
     return Report(orig.path.name, true, panels, params)
 
 
-def export_current(grid: QWidget, results: ResultsModel, state: AppState, folder: Path) -> list[Path]:
-    """Write every export of the current image into ``folder``; returns the files written."""
-    report = build_report(results, state)
+@dataclass
+class PreparedExport:
+    """An export gathered on the GUI thread (the widgets rendered, the report built), for
+    :func:`write_export` to encode and write from any thread: PNG encoding of 2× pictures takes a while."""
+
+    folder: Path
+    stem: str
+    report: Report
+    adversarial: np.ndarray
+    purified: tuple[str, np.ndarray] | None  # (the defense's name, its image)
+    pictures: list[tuple[str, QImage]] = field(default_factory=list)  # (file name suffix, picture)
+    defense: DefenseConfig | None = None  # its learned file is named and hashed in the report
+
+
+def prepare_export(
+    grid: QWidget,
+    results: ResultsModel,
+    state: AppState,
+    folder: Path,
+    size: ExportSize | None = None,
+    story: StorySource | None = None,
+) -> PreparedExport:
+    """What an export of the current image writes (GUI thread: it renders the panel grid and, given
+    ``story``, each story step at ``size``, default 2×, without window controls). NothingToExport before
+    an attack."""
+    size = size or ExportSize()
+    report = build_report(results, state, learned_files=False)
     orig: OriginalResult = results.result(Row.ORIGINAL)
     adv: AttackResult = results.result(Row.ADVERSARIAL)
     pur: PurifyResult | None = results.result(Row.PURIFIED)
-    stem = f"{orig.path.stem}_{adv.config.name}"
-    folder = Path(folder)
+    pictures = [("panels", render_widget(grid, size))]
+    if story is not None:
+        pictures += [(f"story{n}", p) for n, p in enumerate(render_story_steps(story, size), 1)]
+    return PreparedExport(
+        Path(folder),
+        f"{orig.path.stem}_{adv.config.name}",
+        report,
+        adv.image,
+        (pur.defense.name, pur.image) if pur is not None else None,
+        pictures,
+        pur.defense if pur is not None else None,
+    )
+
+
+def write_export(prepared: PreparedExport) -> list[Path]:
+    """Write a prepared export (any thread: no widget is touched); returns the files written."""
+    p, folder = prepared, prepared.folder
+    stem = p.stem
+    pictures = dict(p.pictures)
     out = [
-        export_grid_png(grid, folder / f"{stem}_panels.png"),
-        export_image_png(folder / f"{stem}_adversarial.png", adv.image),
-        export_image_npy(folder / f"{stem}_adversarial.npy", adv.image),
+        export_picture_png(pictures.pop("panels"), folder / f"{stem}_panels.png"),
+        export_image_png(folder / f"{stem}_adversarial.png", p.adversarial),
+        export_image_npy(folder / f"{stem}_adversarial.npy", p.adversarial),
     ]
-    if pur is not None:
-        out.append(export_image_png(folder / f"{stem}_purified_{pur.defense.name}.png", pur.image))
-    out.append(write_html_report(folder / f"{stem}_report.html", report))
+    if p.purified is not None:
+        out.append(export_image_png(folder / f"{stem}_purified_{p.purified[0]}.png", p.purified[1]))
+    out += [export_picture_png(picture, folder / f"{stem}_{name}.png") for name, picture in pictures.items()]
+    if p.defense is not None:
+        p.report.parameters.update(_learned_file_rows(p.defense))  # its SHA-256: read here, off the GUI
+    out.append(write_html_report(folder / f"{stem}_report.html", p.report))
     return out
+
+
+def export_current(
+    grid: QWidget,
+    results: ResultsModel,
+    state: AppState,
+    folder: Path,
+    size: ExportSize | None = None,
+    story: StorySource | None = None,
+) -> list[Path]:
+    """Write every export of the current image into ``folder`` now; returns the files written."""
+    return write_export(prepare_export(grid, results, state, folder, size, story))

@@ -13,6 +13,7 @@ the attack: :meth:`Pipeline.show_cached_adversarial`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -79,7 +80,7 @@ class Pipeline(QObject):
         self.batch.finished.connect(self._batch_finished)
         self._pending_attack = False
         # An adversarial image made elsewhere, for this image (shown: it has been the current image since)
-        self._cached_adv: tuple[Path, CachedAttack] | None = None
+        self._cached_adv: tuple[Path, CachedAttack | str] | None = None  # a str: why none can be shown
         self._cached_shown = False
         self._busy = False
         self._attack_timer = self._timer(ATTACK_DEBOUNCE_MS, self._continue_attack)
@@ -107,7 +108,7 @@ class Pipeline(QObject):
     def refresh(self) -> None:
         """Start over from the current image (cached stages are reused at once)."""
         if self._cached_adv is not None:
-            if self._cached_attack() is not None:
+            if self._held() is not None:
                 self._cached_shown = True
             elif self._cached_shown:
                 self._cached_adv = None  # the user went on to another image: attacks as usual again
@@ -136,12 +137,12 @@ class Pipeline(QObject):
         )
 
     def attack_now(self) -> None:
-        """Attack the current image with the current parameters (re-runs even if a result is cached)."""
+        """Attack the current image now; a result of these very settings (shown or cached) shows at once."""
         self._cached_adv = None
         if self.results.result(Row.ORIGINAL) is None:
             self._pending_attack = True  # runs as soon as the original is classified
             return
-        self._start_attack()
+        self._continue_attack(force=True)  # ▶ with nothing changed: no re-run, no panel greyed for seconds
 
     def attack_paths(self, paths: list[Path]) -> None:
         """Attack (and purify) every image in ``paths`` in one background job, filling the caches."""
@@ -152,16 +153,22 @@ class Pipeline(QObject):
         self._update_busy()
 
     def show_cached_adversarial(
-        self, path: Path, adversarial: np.ndarray, attack_summary: str, name: str = "evaluation"
+        self,
+        path: Path,
+        adversarial: np.ndarray | None,
+        attack_summary: str,
+        name: str = "evaluation",
+        defense_aware: bool = False,
     ) -> None:
         """Make ``adversarial`` (float32 H×W×3 at the classifier's input size, e.g. an evaluation's cached
-        image) the adversarial image of ``path``, subtitled ``attack_summary``, without running the attack:
-        it is classified, purified and classified with the current defense settings as usual. It applies now
-        if ``path`` is the current image, else when it becomes current, and lasts until the user changes the
-        image or the attack settings; exports name their files after ``name``. ValueError if ``adversarial``
-        is not H×W×3."""
-        self._cached_adv = (Path(path).resolve(), CachedAttack.of(adversarial, attack_summary, name))
-        self._cached_shown = self._cached_attack() is not None
+        image; ValueError otherwise) the adversarial image of ``path``, subtitled ``attack_summary``, without
+        running the attack (``defense_aware``: crafted through the defense): classified, purified, classified
+        as usual, now or once ``path`` is current, until the user changes the image or the attack; exports
+        name files after ``name``. None: there is none, no attack runs on ``path``, its panel says why."""
+        made = None if adversarial is None else CachedAttack.of(adversarial, attack_summary, name)
+        held = attack_summary if made is None else replace(made, defense_aware=defense_aware)
+        self._cached_adv = (Path(path).resolve(), held)
+        self._cached_shown = self._held() is not None
         if not self._cached_shown:
             return
         self._pending_attack = False
@@ -291,17 +298,21 @@ class Pipeline(QObject):
         self._continue_attack()
 
     # ----- stage: attack ----------------------------------------------------------------------------
-    def _continue_attack(self) -> None:
-        """Show the cached attack for the current parameters, else attack (if automatic) or say how."""
+    def _continue_attack(self, force: bool = False) -> None:
+        """Show the cached attack for the current parameters, else attack (if automatic, or ``force``d)."""
         self._attack_timer.stop()
         orig = self.results.result(Row.ORIGINAL)
         if orig is None:
+            return self._update_busy()
+        if isinstance(why := self._held(), str):  # an evaluation's cell whose adversarial is not here
+            self.results.clear(Row.ADVERSARIAL, why)
+            self.results.clear(Row.PURIFIED, "no adversarial image")
             return self._update_busy()
         cached = self.cache.attack(orig.path, self._attack_config().key())
         if cached is not None:
             self._supersede(Stage.ATTACK)
             return self._show_attack(cached)
-        if self.auto_attack or self._cached_attack() is not None:
+        if force or self.auto_attack or self._cached_attack() is not None:
             return self._start_attack()
         self.results.mark_stale(Row.ADVERSARIAL, "press Attack (Ctrl+Enter) to craft an adversarial image")
         self.results.mark_stale(Row.PURIFIED, "no adversarial image yet")
@@ -327,10 +338,13 @@ class Pipeline(QObject):
 
         self._submit(Stage.ATTACK, job, self._attack_done)
 
-    def _cached_attack(self) -> CachedAttack | None:
-        """The adversarial image made elsewhere that stands in for the attack on the current image."""
+    def _held(self) -> CachedAttack | str | None:
+        """What stands for the attack on the current image: an image made elsewhere, or why there is none."""
         held, image = self._cached_adv, self.state.image
         return held[1] if held is not None and image is not None and held[0] == image.resolve() else None
+
+    def _cached_attack(self) -> CachedAttack | None:
+        return held if isinstance(held := self._held(), CachedAttack) else None
 
     def _attack_config(self) -> AttackConfig | CachedAttack:
         return self._cached_attack() or self.state.attack_config()

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QWidget
 
 from rsdesk import __version__
@@ -30,6 +31,10 @@ VERDICT_STYLE: dict[str, tuple[str, str]] = {
     "recovered": ("✓", "ok"),
     "fooled": ("✗", "bad"),
     "still fooled": ("✗", "bad"),
+    "broken": ("✗", "bad"),
+    "defense beaten": ("✗", "bad"),
+    "misclassified": ("✗", "bad"),
+    "reference": ("i", ""),
 }
 
 
@@ -42,6 +47,9 @@ class ReportPanel:
     top5: list[ClassScore] = field(default_factory=list)
     verdict: str = ""
     note: str = ""
+    #: the true class's place in this panel's prediction (1 = top) and its score; None: not known
+    true_rank: int | None = None
+    true_score: ClassScore | None = None
 
 
 @dataclass
@@ -61,14 +69,23 @@ def _check_image(img: np.ndarray) -> np.ndarray:
     return arr
 
 
-def export_grid_png(widget: QWidget, path: Path) -> Path:
-    """Grab the widget as it looks on screen (GUI thread only) and save it as PNG."""
+def _save_png(picture: QImage | QPixmap, path: Path) -> Path:
     buffer = QBuffer()
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    if not widget.grab().save(buffer, "PNG"):
+    if not picture.save(buffer, "PNG"):
         raise OSError(f"could not encode {Path(path).name} as PNG")
     data = bytes(QByteArray(buffer.data()).data())
     return atomic_write(path, lambda fh: fh.write(data))
+
+
+def export_grid_png(widget: QWidget, path: Path) -> Path:
+    """Grab the widget as it looks on screen (GUI thread only) and save it as PNG."""
+    return _save_png(widget.grab(), path)
+
+
+def export_picture_png(picture: QImage, path: Path) -> Path:
+    """Save a rendered picture (:mod:`rsdesk.gui.tasks.snapshot`) as PNG, atomically."""
+    return _save_png(picture, path)
 
 
 def export_image_png(path: Path, img: np.ndarray) -> Path:
@@ -111,6 +128,8 @@ td.p{text-align:right;font-variant-numeric:tabular-nums}
 tr.hl{background:#fff3c4;font-weight:700}
 tr.hl td:first-child::before{content:'★ '}
 .params{width:auto;min-width:320px;margin-top:8px}
+.params td{word-break:break-all}
+.rank{color:#444;font-size:.9em;margin-top:4px}
 footer{margin-top:24px;color:#777;font-size:.85em}
 """
 
@@ -150,7 +169,13 @@ def _panel_html(panel: ReportPanel, highlight: str | None) -> str:
         for s in panel.top5:
             cls = ' class="hl"' if highlight is not None and s.label == highlight else ""
             rows.append(f'<tr{cls}><td>{_esc(s.label)}</td><td class="p">{s.prob:.3f}</td></tr>')
+        if panel.true_rank is not None and panel.true_rank > 5 and panel.true_score is not None:
+            s = panel.true_score
+            label = f"#{panel.true_rank} {_esc(s.label)}"
+            rows.append(f'<tr class="hl"><td>{label}</td><td class="p">{s.prob:.3f}</td></tr>')
         parts.append("<table><tr><th>top-5 class</th><th>p</th></tr>" + "".join(rows) + "</table>")
+    if panel.true_rank is not None:
+        parts.append(f'<div class="rank">true class ranked <b>#{panel.true_rank}</b></div>')
     parts.append("</figure>")
     return "".join(parts)
 

@@ -28,6 +28,7 @@ from rsdesk.core.models.explain import activation_profile, class_activation_map
 from rsdesk.core.overlays import amplify_difference
 from rsdesk.core.progress import CancelFn, ProgressFn, check_cancel, report, scaled
 from rsdesk.core.verdicts import (
+    Judgement,
     Verdict,
     judge_adversarial,
     judge_original,
@@ -159,6 +160,15 @@ def run_original(
     return OriginalResult(path, img, pred, label, judge_original(pred.index, label))
 
 
+def _judge_attack(predicted: int, original: OriginalResult, config: AttackConfig | CachedAttack) -> Judgement:
+    """The adversarial panel's verdict: never FOOLED for an image wrong before the attack; a defense-aware
+    attack that leaves the bare classifier right is judged on the Purified panel."""
+    aware, target = config.defense_aware, config.target
+    return judge_adversarial(
+        predicted, original.reference, target, clean_correct=original.clean_correct, defense_aware=aware
+    )
+
+
 def run_attack(
     model: Classifier,
     original: OriginalResult,
@@ -194,7 +204,7 @@ def run_attack(
         outcome=outcome,
         image=adv,
         prediction=pred,
-        judgement=judge_adversarial(pred.index, original.reference, config.target),
+        judgement=_judge_attack(pred.index, original, config),
         stats=perturbation_stats(original.image, adv),
         psnr=psnr(adv, original.image),
         seconds=time.perf_counter() - t0,
@@ -219,7 +229,7 @@ def run_cached_adversarial(
     check_cancel(cancel)
     report(progress, 0.5, "classifying")
     pred = _classify(model, adv)
-    judgement = judge_adversarial(pred.index, original.reference)
+    judgement = _judge_attack(pred.index, original, config)
     stats = perturbation_stats(original.image, adv)
     report(progress, 1.0, "done")
     return AttackResult(
@@ -281,12 +291,18 @@ def run_purify(
     with MODEL_LOCK.shared():  # one batched forward pass for both images: cheaper than two
         pred, clean_pred = model.classify_many([result.purified, clean])
     report(progress, 1.0, "done")
+    defended_ok = clean_pred.index == original.reference  # the defense's price: the clean image through it
     return replace(
         image_only,
         prediction=pred,
-        judgement=judge_purified(pred.index, original.reference, attack.fooled),
+        judgement=judge_purified(
+            *(pred.index, original.reference, attack.fooled),
+            clean_correct=original.clean_correct,
+            defended_clean_correct=defended_ok,
+            defense_aware=attack.defense_aware,
+        ),
         clean_prediction=clean_pred,
-        clean_correct=clean_pred.index == original.reference,
+        clean_correct=defended_ok,
         seconds=time.perf_counter() - t0,
     )
 
@@ -338,6 +354,19 @@ class BatchOutcome:
     error: str = ""
 
 
+@dataclass(frozen=True)
+class BatchCounts:
+    """What a batch did, in the panels' words: images attacked (without the failed ones), FOOLED,
+    RECOVERED, DEFENSE BEATEN, and those the model got wrong before any attack (never counted as fooled)."""
+
+    done: int
+    fooled: int
+    recovered: int
+    beaten: int
+    misclassified: int
+    failed: int
+
+
 def run_batch(
     model: Classifier,
     items: list[BatchItem],
@@ -346,10 +375,10 @@ def run_batch(
     progress: ProgressFn | None,
     cancel: CancelFn | None,
     emit: Callable[[BatchOutcome], None],
-) -> tuple[int, int, int, int]:
+) -> BatchCounts:
     """Attack, purify and classify each image; ``emit`` each outcome as it is ready (a bad image is an
-    outcome with an error, and the batch goes on). Returns (images done, fooled, recovered, failed)."""
-    fooled = recovered = failed = 0
+    outcome with an error, and the batch goes on)."""
+    fooled = recovered = beaten = misclassified = failed = 0
     for i, item in enumerate(items):
         check_cancel(cancel)
         report(progress, i / len(items), f"{item.path.name} ({i + 1}/{len(items)})")
@@ -362,7 +391,9 @@ def run_batch(
             emit(BatchOutcome(item.path, error=error_text(exc)))
             continue
         fooled += atk.fooled
+        misclassified += not orig.clean_correct
         recovered += bool(pur is not None and pur.recovered)
+        beaten += bool(pur is not None and pur.beaten)
         emit(BatchOutcome(item.path, orig, atk, pur))
     report(progress, 1.0, "done")
-    return len(items) - failed, fooled, recovered, failed
+    return BatchCounts(len(items) - failed, fooled, recovered, beaten, misclassified, failed)

@@ -14,13 +14,15 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
+    QFrame,
     QHBoxLayout,
     QLabel,
+    QScrollArea,
     QSizePolicy,
     QSplitter,
     QVBoxLayout,
@@ -34,6 +36,15 @@ SLOTS = ("A", "B", "C")
 #: Colour-bar range of the normalized heat grids (1.0 = the original's strongest channel in that layer).
 HEAT_LEVELS = (0.0, 1.2)
 _LABEL_STYLE = {"font-size": "8pt"}
+#: The lines of the small font one heat grid needs: three row labels, the channel ticks and the axis label.
+HEAT_ROW_LINES = 8
+
+
+def small_font() -> QFont:
+    """The heat grids' tick font."""
+    f = QFont()
+    f.setPointSizeF(7.5)
+    return f
 
 
 class ActivationsView(QWidget):
@@ -88,19 +99,34 @@ class ActivationsView(QWidget):
         split.addWidget(self.plot)
         split.addWidget(self.heat)
         split.setSizes([500, 500])
-        lay = QVBoxLayout(self)
+        # Below this the heat grids' row labels run into each other and the curves flatten: the plots keep
+        # their height and the tab scrolls instead (the window's TabRoom gives it this height when raised).
+        split.setMinimumHeight(len(SLOTS) * HEAT_ROW_LINES * QFontMetrics(small_font()).height())
+        self.content = QWidget()
+        lay = QVBoxLayout(self.content)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addLayout(controls)
         lay.addWidget(self.summary)
         lay.addWidget(split, 1)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setWidget(self.content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.scroll)
         self.clear()
+
+    def readable_height(self) -> int:
+        """The height at which everything shows without scrolling."""
+        return self.content.minimumSizeHint().height()
 
     # ----- construction -----------------------------------------------------------------------------
     def _build_ratio_plot(self, item: pg.PlotItem) -> None:
         item.setLabel("left", "V_l(x) / V_l(original)")
         item.setLabel("bottom", "convolution layer (network order)")
         item.showGrid(x=True, y=True, alpha=0.2)
-        item.addLegend(offset=(40, 5))
+        item.addLegend(offset=(40, 5), brush=pg.mkBrush(255, 255, 255, 210))  # curves stay readable below
         item.getViewBox().enableAutoRange(x=False)
         # Different dash and symbol as well as colour, so the curves also read in grayscale.
         self.adversarial_curve = item.plot(
@@ -143,8 +169,7 @@ class ActivationsView(QWidget):
 
     def _build_heat_grids(self) -> None:
         cmap = pg.colormap.get("viridis")
-        small = QFont()
-        small.setPointSizeF(7.5)
+        small = small_font()
         for i, slot in enumerate(SLOTS):
             p = self.heat.addPlot(row=i, col=0)
             p.invertY(True)  # the original row on top
@@ -275,7 +300,8 @@ class ActivationsView(QWidget):
             img.setImage(data, levels=HEAT_LEVELS, autoLevels=False)
             marker.setValue(int(layer))
             marker.show()
-            order = "by original activation" if self.sort_box.isChecked() else "in network order"
-            plot.getAxis("bottom").setLabel(f"layer {layer} channels, {order}", **_LABEL_STYLE)
+            # short: it must fit beside the colour bar in a narrow tab (the check box says how sorted)
+            order = ", sorted" if self.sort_box.isChecked() else ""
+            plot.getAxis("bottom").setLabel(f"layer {layer} channels{order}", **_LABEL_STYLE)
             plot.setXRange(0, data.shape[1], padding=0)
             plot.setYRange(0, len(KINDS), padding=0)

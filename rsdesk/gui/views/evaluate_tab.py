@@ -39,10 +39,12 @@ from rsdesk.gui.models.evaluation import (
     cell_title,
     images_behind,
 )
+from rsdesk.gui.models.evaluation_cells import run_dictionary_text, skipped_text
 from rsdesk.gui.models.evaluation_plan import RunContext, build_plan
 from rsdesk.gui.models.headline import HeadlineModel
 from rsdesk.gui.models.settings import data_dir
 from rsdesk.gui.tasks.evaluation import EvaluationRunner
+from rsdesk.gui.views.evaluate_notes import RunNotes
 from rsdesk.gui.views.evaluate_setup import AskFolder, EvaluateSetup
 from rsdesk.gui.widgets.accuracy_plots import AccuracyPlots
 
@@ -110,6 +112,7 @@ class EvaluateTab(QWidget):
         self.run_label = QLabel()
         self.run_label.setWordWrap(True)
         self.run_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.notes = RunNotes()  # another dictionary than the window's, adversarials not kept
         self.table_model = CellTableModel(self.results, self)
         self.table = QTableView()
         self.table.setModel(self.table_model)
@@ -166,6 +169,7 @@ class EvaluateTab(QWidget):
         head.addWidget(self.run_label, 1)
         head.addWidget(self.experiment)
         mid_lay.addLayout(head)
+        mid_lay.addWidget(self.notes)
         mid_lay.addWidget(self.plots, 1)
         right = QSplitter(Qt.Orientation.Vertical)
         top = QWidget()
@@ -342,8 +346,13 @@ class EvaluateTab(QWidget):
         else:
             name = run_dir.name if run_dir else ""
             counted = f"{summary['n_counted']} of {summary['n_images']} images counted"
-            self.run_label.setText(f"<b>{name}</b> · {summary['classifier']} · {counted}")
-            self.run_label.setToolTip(f"{run_dir}\n{summary['protocol_text']}")
+            used = run_dictionary_text(self.results.run_json or {})
+            used = f" · {used}" if used else ""
+            skipped = list((self.results.run_json or {}).get("skipped") or [])
+            if skipped:
+                counted += f" · {skipped_text(skipped)}"
+            self.run_label.setText(f"<b>{name}</b> · {summary['classifier']} · {counted}{used}")
+            self.run_label.setToolTip("\n".join([str(run_dir), summary["protocol_text"], *skipped]))
         self._sync()
 
     def _on_progress(self, fraction: float, text: str) -> None:
@@ -362,3 +371,9 @@ class EvaluateTab(QWidget):
         if running and self.results.summary is None:
             self.progress_bar.setRange(0, 0)  # busy: the process is starting, nothing to count yet
             self.progress_label.setText("Starting the evaluation process…")
+        self.refresh_notes()
+
+    def refresh_notes(self) -> None:
+        """The notes on the run shown (its dictionary against the window's, adversarials not kept)."""
+        idle = not self.runner.is_running() and not self.runner.is_loading()
+        self.notes.refresh(self.results, idle, self._context().dictionary)

@@ -2,7 +2,9 @@
 its CAM, the top-5 bars and the numbers. A view of :class:`ResultsModel`; it never computes anything heavy.
 
 Columns read left to right as the story (image → attack → what RegionSparse looks at → purified), and the
-verdict sits directly under each title, the first thing the back of the room sees.
+verdict sits directly under each title, the first thing the back of the room sees. How the height is shared
+when it runs short (the images shrink, then parts fold away; never drawn over each other):
+:mod:`rsdesk.gui.views.panel_layout`.
 """
 
 from __future__ import annotations
@@ -10,21 +12,25 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PySide6.QtCore import QEvent, QModelIndex, Qt
-from PySide6.QtGui import QAction, QFont
-from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QToolButton, QWidget
+from PySide6.QtCore import QCoreApplication, QEvent, QModelIndex, QSize, Qt
+from PySide6.QtGui import QAction, QFont, QResizeEvent, QShowEvent
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QToolButton, QWidget
 
 from rsdesk.core.attacks import ATTACKS
 from rsdesk.core.io.labels import imagenet_classes
 from rsdesk.core.overlays import amplify_difference, overlay_heatmap, overlay_mask
 from rsdesk.gui.models.results import ResultsModel, Row, StageState, Status
 from rsdesk.gui.models.stage_results import AttackResult, OriginalResult, PurifyResult
+from rsdesk.gui.views.panel_layout import ElidedLabel, Fit, Parts, fit_panels, min_image_height
 from rsdesk.gui.widgets.image_panel import ImagePanel, ViewLink
 from rsdesk.gui.widgets.predictions import PredictionBars, VerdictBadge, prediction_rows
 from rsdesk.gui.widgets.qimage import to_qimage
 
 COLUMNS = ("Original", "Adversarial", "Object mask", "Purified")
 MASK = 2
+MARGIN, H_SPACING, V_SPACING = 6, 12, 4
+#: the image size the grid asks for when there is room (the classifier's input)
+IMAGE_HINT = 224
 
 
 def rgb_readout(img: np.ndarray) -> object:
@@ -55,21 +61,27 @@ def title_font(base: QFont) -> QFont:
 
 
 class _Column:
-    """The widgets of one column (created by the grid, placed in its layout)."""
+    """The widgets of one column (created by the grid, placed by :meth:`PanelGrid._place`)."""
 
     def __init__(self, grid: PanelGrid, col: int) -> None:
+        self.head = QWidget(grid)
         self.title = QLabel(COLUMNS[col])
         self.title.setFont(title_font(grid.font()))
-        self.subtitle = QLabel()
+        head = QHBoxLayout(self.head)
+        head.setContentsMargins(0, 0, 0, 0)
+        head.addWidget(self.title)
+        head.addStretch(1)
+        # a file name loses its middle (the extension stays); a description its end
+        mode = Qt.TextElideMode.ElideMiddle if col == 0 else Qt.TextElideMode.ElideRight
+        self.subtitle = ElidedLabel(mode, grid)
         self.subtitle.setObjectName("subtitle")
-        # Text never decides a column's width: the four columns stay equal, long text wraps or clips.
-        self.subtitle.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-
-        self.verdict = VerdictBadge()
-        self.image = ImagePanel(grid.link)
-        self.cam = ImagePanel(grid.link)
-        self.bars = PredictionBars()
-        self.info = QLabel()
+        self.verdict = VerdictBadge(grid)
+        self.image = ImagePanel(grid.link, grid)
+        self.cam = ImagePanel(grid.link, grid)
+        for panel in (self.image, self.cam):
+            panel.setMinimumSize(1, 1)  # the grid decides: see panel_layout.fit_panels
+        self.bars = PredictionBars(grid)
+        self.info = QLabel(grid)
         self.info.setWordWrap(True)
         self.info.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.info.setTextFormat(Qt.TextFormat.RichText)
@@ -78,7 +90,12 @@ class _Column:
 
 
 class PanelGrid(QWidget):
-    """Binds the four columns to the rows of a :class:`ResultsModel`."""
+    """Binds the four columns to the rows of a :class:`ResultsModel`.
+
+    It places its parts itself (no QGridLayout): a grid layout squeezed below its minimum draws rows over
+    each other, and it cannot know that word-wrapped numbers need more lines in a narrow column. Here the
+    text always gets its height and the images the rest, or a part folds away (:func:`fit_panels`).
+    """
 
     def __init__(self, results: ResultsModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -88,38 +105,99 @@ class PanelGrid(QWidget):
         self.show_delta.setCheckable(True)
         self.show_delta.setShortcut("P")
         self.show_delta.toggled.connect(lambda _on: self._refresh_all(force=True))
-        layout = QGridLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
-        layout.setHorizontalSpacing(12)
-        layout.setVerticalSpacing(4)
         self.columns = [_Column(self, c) for c in range(len(COLUMNS))]
-        for c, col in enumerate(self.columns):
-            head = QHBoxLayout()
-            head.addWidget(col.title)
-            head.addStretch(1)
-            if c == 1:
-                button = QToolButton()
-                self.show_delta.setIconText("δ ×")
-                button.setDefaultAction(self.show_delta)
-                button.setToolTip("Show the perturbation, amplified (P)")
-                head.addWidget(button)
-            layout.addLayout(head, 0, c)
-            layout.addWidget(col.subtitle, 1, c)
-            layout.addWidget(col.verdict, 2, c)
-            layout.addWidget(col.image, 3, c)
-            layout.addWidget(col.cam, 4, c)
-            layout.addWidget(col.bars, 5, c)
-            layout.addWidget(col.info, 6, c)
-            layout.setColumnStretch(c, 1)
-        layout.setRowStretch(3, 3)
-        layout.setRowStretch(4, 2)
+        button = QToolButton()
+        self.show_delta.setIconText("δ ×")
+        button.setDefaultAction(self.show_delta)
+        button.setToolTip("Show the perturbation, amplified (P)")
+        button.setProperty("ui_only", True)  # a control, never in an exported picture (tasks/snapshot)
+        self.columns[1].head.layout().addWidget(button)
+        self.fit: Fit | None = None  # what the last placement showed
+        self._min_hint = QSize()
         results.dataChanged.connect(self._on_changed)
         self._refresh_all()
+
+    # ----- placement ----------------------------------------------------------------------------------
+    def _column_width(self, width: int) -> int:
+        n = len(self.columns)
+        return max(1, (width - 2 * MARGIN - H_SPACING * (n - 1)) // n)
+
+    def parts(self, column_width: int) -> Parts:
+        """The heights the text needs at ``column_width`` (the tallest column's, so the rows align)."""
+        cols = self.columns
+        lines = 2 * cols[0].info.fontMetrics().lineSpacing()  # kept even while empty: no jump later
+        return Parts(
+            head=max(c.head.sizeHint().height() for c in cols),
+            subtitle=max(c.subtitle.sizeHint().height() for c in cols),
+            verdict=max(c.verdict.sizeHint().height() for c in cols),
+            bars=max(c.bars.minimumSizeHint().height() for c in cols),
+            info=max([lines] + [c.info.heightForWidth(column_width) for c in cols if c.info.text()]),
+        )
+
+    def min_image(self) -> int:
+        return min_image_height(self.fontMetrics().height())
+
+    def sizeHint(self) -> QSize:
+        w = IMAGE_HINT
+        parts = self.parts(w)
+        full = Fit(w, w, True, True, True).height(parts, V_SPACING)
+        n = len(self.columns)
+        return QSize(n * w + H_SPACING * (n - 1) + 2 * MARGIN, full + 2 * MARGIN)
+
+    def minimumSizeHint(self) -> QSize:
+        """Title, verdict and a readable image: what the grid folds to (its splitter never gives less)."""
+        parts = self.parts(60)
+        least = Fit(self.min_image(), 0, False, False, False).height(parts, V_SPACING)
+        n = len(self.columns)
+        return QSize(n * 60 + H_SPACING * (n - 1) + 2 * MARGIN, least + 2 * MARGIN)
+
+    def _place(self) -> None:
+        """Give every part its rectangle for the current size; hide what :func:`fit_panels` drops."""
+        r = self.rect().adjusted(MARGIN, MARGIN, -MARGIN, -MARGIN)
+        col_w = self._column_width(self.width())
+        parts = self.parts(col_w)
+        fit = self.fit = fit_panels(r.height(), col_w, parts, self.min_image(), V_SPACING)
+        rows = (
+            ("head", parts.head, True),
+            ("subtitle", parts.subtitle, fit.subtitle),
+            ("verdict", parts.verdict, True),
+            ("image", fit.image, True),
+            ("cam", fit.cam, fit.cam > 0),
+            ("bars", parts.bars, fit.bars),
+            ("info", parts.info, fit.info),
+        )
+        for c, col in enumerate(self.columns):
+            x, y = r.x() + c * (col_w + H_SPACING), r.y()
+            for name, height, on in rows:
+                w = getattr(col, name)
+                if on:
+                    w.setGeometry(x, y, col_w, height)
+                    y += height + V_SPACING
+                if w.isVisibleTo(self) != on:
+                    w.setVisible(on)
+        hint = self.minimumSizeHint()
+        if hint != self._min_hint:  # fonts changed: the splitter must learn the new minimum
+            self._min_hint = hint
+            self.updateGeometry()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._place()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self._place()
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.LayoutRequest:  # a part's size hint changed (text, font)
+            self._place()
+        return super().event(event)
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.FontChange:  # presentation mode: titles grow with the rest
             for col in self.columns:
                 col.title.setFont(title_font(self.font()))
+            QCoreApplication.postEvent(self, QEvent(QEvent.Type.LayoutRequest))  # after the parts' fonts
         super().changeEvent(event)
 
     def column(self, row: Row) -> _Column:
@@ -133,6 +211,7 @@ class PanelGrid(QWidget):
             self._refresh(Row(r))
             if r in (Row.ADVERSARIAL, Row.PURIFIED):
                 self._refresh_mask()
+        self._place()  # new numbers may wrap onto more lines
 
     def _refresh_all(self, force: bool = False) -> None:
         if force:
@@ -141,6 +220,7 @@ class PanelGrid(QWidget):
         for row in Row:
             self._refresh(row)
         self._refresh_mask()
+        self._place()
 
     # ----- one stage column ---------------------------------------------------------------------------
     def _refresh(self, row: Row) -> None:
@@ -151,7 +231,7 @@ class PanelGrid(QWidget):
         col.image.set_activity(busy, stale, st.progress, st.message)
         col.cam.set_activity(st.explaining or busy, stale, 0.0, "CAM…" if st.explaining else "")
         subtitle = self._subtitle(row, st)
-        col.subtitle.setText(subtitle + (" (out of date)" if subtitle and not st.current else ""))
+        col.subtitle.set_full_text(subtitle + (" (out of date)" if subtitle and not st.current else ""))
         if res is None:
             col.shown = ()
             col.image.set_image(None)
@@ -254,7 +334,7 @@ class PanelGrid(QWidget):
             col.image.set_image(None)
             col.cam.set_image(None)
             col.image.set_placeholder("")
-            col.subtitle.setText("")
+            col.subtitle.set_full_text("")
             col.info.setText("")
             return
         key = (id(res),)
@@ -275,7 +355,7 @@ class PanelGrid(QWidget):
                 delta_readout(changed),
                 f"removed by the defense ×{res.removed_gain:.0f}",
             )
-        col.subtitle.setText("where RegionSparse sparse-codes" if res.mask is not None else "")
+        col.subtitle.set_full_text("where RegionSparse sparse-codes" if res.mask is not None else "")
         col.verdict.set_verdict(
             None, text=f"object {100 * res.coverage:.0f}%" if res.coverage is not None else ""
         )

@@ -11,7 +11,7 @@ image at step 1 (the last image starts its story again); Backspace from 1 return
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QAction, QFont, QKeyEvent
+from PySide6.QtGui import QAction, QFont, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import QAbstractSpinBox, QApplication, QLineEdit, QMainWindow, QWidget
 
 from rsdesk.gui.views.story import STEPS, StoryView
@@ -51,8 +51,28 @@ class Presentation(QObject):
         self._font: QFont | None = None
         self._visible: list[bool] = []
         self._maximized = False
+        self._busy = False
+        # Esc leaves the mode when there is nothing to cancel. Its own action, so that the Cancel button is
+        # enabled only while something runs (an enabled Cancel while idle reads as "something is running");
+        # never enabled together with Cancel, which also has Esc: the key is never ambiguous.
+        self.leave_action = QAction("Leave Presentation Mode", window)
+        self.leave_action.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+        self.leave_action.setEnabled(False)
+        self.leave_action.triggered.connect(self._leave_by_key)
+        window.addAction(self.leave_action)
         if story is not None:
             story.hide()
+
+    def set_busy(self, busy: bool) -> None:
+        """Something cancellable runs (Esc cancels it then) or not (Esc leaves presentation mode)."""
+        self._busy = busy
+        self.leave_action.setEnabled(self.active and not busy)
+
+    def _leave_by_key(self) -> None:
+        if self.toggle_action is not None:
+            self.toggle_action.setChecked(False)  # the window leaves through its action: F11 stays in step
+        else:
+            self.leave()
 
     def toggle(self) -> None:
         self.leave() if self.active else self.enter()
@@ -70,12 +90,14 @@ class Presentation(QObject):
         for w in self.hide:
             w.hide()
         QApplication.instance().installEventFilter(self)
+        self.leave_action.setEnabled(not self._busy)
         self.window.showFullScreen()
 
     def leave(self) -> None:
         if not self.active:
             return
         self.active = False
+        self.leave_action.setEnabled(False)
         QApplication.instance().removeEventFilter(self)
         self.set_story_step(0)
         if self._font is not None:

@@ -11,23 +11,31 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QByteArray, QCoreApplication, QEvent, QObject, QRect, Qt, QTimer
-from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QMainWindow, QSplitter, QTabWidget
+from PySide6.QtGui import QGuiApplication, QScreen
+from PySide6.QtWidgets import QMainWindow, QSplitter, QTabWidget, QWidget
 
 from rsdesk.gui.models.window_state import (
     WindowState,
+    first_geometry,
     fit_to_screens,
     load_window_state,
     save_window_state,
 )
 
 DOCKS_VERSION = 1
+#: How much of the height the upper side of the splitter keeps when a lower tab asks for room.
+UPPER_SHARE_MIN = 0.3
+
+
+def available_rect(screen: QScreen) -> tuple[int, int, int, int]:
+    """A screen's usable area (x, y, width, height): its size less the panels and docks."""
+    r = screen.availableGeometry()
+    return r.x(), r.y(), r.width(), r.height()
 
 
 def screen_rects() -> list[tuple[int, int, int, int]]:
     """The usable area of every screen attached now (x, y, width, height)."""
-    rects = [s.availableGeometry() for s in QGuiApplication.screens()]
-    return [(r.x(), r.y(), r.width(), r.height()) for r in rects]
+    return [available_rect(s) for s in QGuiApplication.screens()]
 
 
 class WindowLayout(QObject):
@@ -77,9 +85,23 @@ class WindowLayout(QObject):
         state, problem = load_window_state()
         if problem:
             self.log("warning", problem)
-        if state is None:
+        if state is None or state.geometry is None:
+            self.first_start()
+        if state is not None:
+            self.apply(state)
+
+    def first_start(self) -> None:
+        """No saved geometry: the window's size as built, fitted to the screen it opens on (a 1680×1050
+        window on a 1366×768 projector would put the Purified column and the status bar off screen)."""
+        screen = self.window.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
             return
-        self.apply(state)
+        a = available_rect(screen)
+        size = self.window.size()
+        rect, maximize = first_geometry((size.width(), size.height()), a)
+        self.window.setGeometry(QRect(*rect))
+        if maximize:
+            self.window.setWindowState(self.window.windowState() | Qt.WindowState.WindowMaximized)
 
     def apply(self, state: WindowState) -> None:
         """Set ``state`` on the window; a geometry off every current screen is left to the system."""
@@ -107,8 +129,60 @@ class WindowLayout(QObject):
             return
         if state.docks and not self.window.restoreState(QByteArray(state.docks), DOCKS_VERSION):
             self.log("warning", "the saved dock layout does not fit this window; it is ignored")
+        titles = [self.tabs.tabText(i) for i in range(self.tabs.count())]
+        if state.tab in titles:  # before the sizes: a raised tab may ask for room, the saved sizes win
+            self.tabs.setCurrentIndex(titles.index(state.tab))
         if len(state.splitter) == self.splitter.count() and sum(state.splitter) > 0:
             self.splitter.setSizes(list(state.splitter))
-        titles = [self.tabs.tabText(i) for i in range(self.tabs.count())]
-        if state.tab in titles:
-            self.tabs.setCurrentIndex(titles.index(state.tab))
+
+
+class TabRoom(QObject):
+    """Room for the lower tabs that need height to be read (the Activations plots, the Evaluate tab's
+    curves and table): raising one moves the splitter up to the tab's readable height (its
+    ``readable_height()``, else its size hint), as far as the panels allow — they fold to images +
+    verdict (views/panel_layout) and keep at least :data:`UPPER_SHARE_MIN` of the height. Leaving it for
+    a tab that needs nothing (the Log) gives the height back, unless the user moved the splitter in
+    between. Nothing is ever squeezed: a tab shorter than it wants scrolls or folds its own parts.
+
+    Build it before anything else that listens to the tabs (the Evaluate tab's own room-making then
+    finds the room made and leaves it)."""
+
+    def __init__(self, splitter: QSplitter, tabs: QTabWidget) -> None:
+        super().__init__(splitter)
+        self.splitter, self.tabs = splitter, tabs
+        self.wanting: tuple[QWidget, ...] = ()
+        self._lent: tuple[list[int], list[int]] | None = None  # (sizes before, sizes set)
+        tabs.currentChanged.connect(self._changed)
+        tabs.tabBarClicked.connect(self._changed)  # clicked again: room again
+
+    def rooms(self, *tabs: QWidget) -> None:
+        """The tabs that get their readable height when raised."""
+        self.wanting = tabs
+
+    def wanted(self, tab: QWidget | None) -> int:
+        if tab not in self.wanting:
+            return 0
+        readable = getattr(tab, "readable_height", None)
+        return readable() if callable(readable) else tab.sizeHint().height()
+
+    def _changed(self, index: int) -> None:
+        want = self.wanted(self.tabs.widget(index))
+        sizes = self.splitter.sizes()
+        if len(sizes) != 2 or sum(sizes) <= 0 or not self.splitter.isVisible():
+            return
+        if want <= 0:
+            if self._lent is not None and sizes == self._lent[1]:
+                self.splitter.setSizes(self._lent[0])
+            self._lent = None
+            return
+        total = sum(sizes)
+        upper_min = max(self.splitter.widget(0).minimumSizeHint().height(), int(UPPER_SHARE_MIN * total))
+        page = self.tabs.currentWidget()
+        frame = self.tabs.height() - page.height() if page is not None and page.height() > 0 else 0
+        chrome = max(frame, self.tabs.tabBar().sizeHint().height() + 8)  # the tab bar and the frame
+        lower = min(want + chrome, total - upper_min)
+        if lower <= sizes[1]:
+            return
+        before = sizes if self._lent is None else self._lent[0]
+        self.splitter.setSizes([total - lower, lower])
+        self._lent = (before, self.splitter.sizes())

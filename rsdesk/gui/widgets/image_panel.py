@@ -11,7 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QPointF, QRectF, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QImage, QMouseEvent, QPainter, QPaintEvent, QPen, QWheelEvent
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetrics,
+    QImage,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPen,
+    QResizeEvent,
+    QWheelEvent,
+)
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 Readout = Callable[[int, int], str]
@@ -107,6 +118,7 @@ class ImagePanel(QWidget):
         self._gray = None
         self._readout = readout
         self._caption = caption
+        self._sync_tip()
         self.update()
 
     def image(self) -> QImage | None:
@@ -208,18 +220,41 @@ class ImagePanel(QWidget):
                 y = min(self._image.height() - 1, int(hover.y() * self._image.height()))
                 self._paint_tag(p, self._readout(x, y), top=False)
 
-    def _paint_tag(self, p: QPainter, text: str, top: bool) -> None:
+    def tag_font(self) -> QFont:
         f = QFont(self.font())
         f.setPointSizeF(max(7.0, self.font().pointSizeF() * 0.9))
-        p.setFont(f)
-        fm = p.fontMetrics()
-        w, h = fm.horizontalAdvance(text) + 10, fm.height() + 4
+        return f
+
+    def tag_rect(self, text: str, top: bool = True) -> tuple[QRectF, str]:
+        """Where a caption or readout goes and what of it is shown: inside the image, elided ("…") to the
+        image's width; the whole caption is the tooltip then (a narrow panel must not cut it off)."""
+        fm = QFontMetrics(self.tag_font())
         fit = self._fit_rect()
+        room = max(0, int(fit.width()) - 8 - 10)
+        shown = fm.elidedText(text, Qt.TextElideMode.ElideRight, room)
+        w, h = min(fm.horizontalAdvance(shown) + 10, fit.width() - 8), fm.height() + 4
         y = fit.top() + 4 if top else fit.bottom() - h - 4
-        box = QRectF(fit.left() + 4, y, w, h)
+        return QRectF(fit.left() + 4, y, max(0.0, w), h), shown
+
+    def _sync_tip(self) -> None:
+        """The caption as the tooltip while the panel is too narrow to show it whole."""
+        whole = not self._caption or self.tag_rect(self._caption)[1] == self._caption
+        tip = "" if whole else self._caption
+        if tip != self.toolTip():
+            self.setToolTip(tip)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._sync_tip()
+
+    def _paint_tag(self, p: QPainter, text: str, top: bool) -> None:
+        p.setFont(self.tag_font())
+        box, shown = self.tag_rect(text, top)
+        if not shown:
+            return
         p.fillRect(box, QColor(0, 0, 0, 170))
         p.setPen(QColor(255, 255, 255))
-        p.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+        p.drawText(box, Qt.AlignmentFlag.AlignCenter, shown)
 
     def _paint_text(self, p: QPainter, text: str, color: QColor) -> None:
         p.setPen(color)

@@ -20,6 +20,7 @@ VERDICT_COLORS = {
     Verdict.RECOVERED: QColor(21, 101, 192),
     Verdict.STILL_FOOLED: QColor(230, 81, 0),
     Verdict.BROKEN: QColor(106, 27, 154),
+    Verdict.DEFEATED: QColor(173, 20, 87),  # bad news, told apart from FOOLED's red
 }
 
 
@@ -138,7 +139,7 @@ def paint_verdict_icon(p: QPainter, rect: QRectF, verdict: Verdict, color: QColo
     p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
     s = min(rect.width(), rect.height())
     r = QRectF(rect.center().x() - s / 2, rect.center().y() - s / 2, s, s).adjusted(2, 2, -2, -2)
-    ring = verdict in (Verdict.RECOVERED, Verdict.STILL_FOOLED, Verdict.BROKEN)
+    ring = verdict in (Verdict.RECOVERED, Verdict.STILL_FOOLED, Verdict.BROKEN, Verdict.DEFEATED)
     if ring:
         p.setPen(QPen(color, s * 0.12))
         p.setBrush(Qt.BrushStyle.NoBrush)
@@ -215,12 +216,14 @@ class VerdictBadge(QWidget):
         h = self.height()
         if self._verdict is None:
             p.setPen(QColor(140, 140, 140))
-            p.drawText(self.rect(), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, self._text)
+            text = p.fontMetrics().elidedText(self._text, Qt.TextElideMode.ElideRight, self.width())
+            p.drawText(self.rect(), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text)
             p.end()
             return
         color = QColor(150, 150, 150) if self._dim else VERDICT_COLORS[self._verdict]
         paint_verdict_icon(p, QRectF(0, 0, h, h), self._verdict, color)
         p.setPen(color if not self._dim else QColor(150, 150, 150))
         word = self._verdict.value + (" ?" if self._dim else "")
+        word = p.fontMetrics().elidedText(word, Qt.TextElideMode.ElideRight, max(0, self.width() - h - 6))
         p.drawText(QRectF(h + 6, 0, self.width() - h - 6, h), Qt.AlignmentFlag.AlignVCenter, word)
         p.end()

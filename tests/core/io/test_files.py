@@ -118,6 +118,33 @@ def test_a_read_only_folder_is_refused_before_any_work(tmp_path, monkeypatch):
         ensure_writable_destination(tmp_path / "d.npz")
 
 
+def test_a_folder_that_takes_no_new_files_is_refused_before_any_work(tmp_path, monkeypatch):
+    """Permission bits can say yes where no file can be made (root on /proc, a full disk): only creating a
+    file proves it, and the probe is gone afterwards."""
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files_mod.tempfile, "mkstemp", full)
+    with pytest.raises(
+        OSError, match=r"cannot save .*d\.npz: no file can be created in the folder .* \(the disk is full\)"
+    ):
+        ensure_writable_destination(tmp_path / "d.npz")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_proc_is_refused_although_its_permission_bits_allow_root():
+    with pytest.raises(
+        OSError, match=r"cannot save /proc/forbidden\.npz: no file can be created in the folder /proc"
+    ):
+        ensure_writable_destination("/proc/forbidden.npz")
+
+
+def test_the_probe_leaves_nothing_behind(tmp_path):
+    ensure_writable_destination(tmp_path / "d.npz")
+    assert list(tmp_path.iterdir()) == []
+
+
 # ----- atomic_write -------------------------------------------------------------------------------------
 
 

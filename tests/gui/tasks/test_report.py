@@ -133,3 +133,13 @@ def test_without_true_label_the_original_prediction_is_highlighted(tmp_path, ima
     report.panels[3].verdict = "STILL FOOLED"
     text = write_html_report(tmp_path / "r.html", report).read_text(encoding="utf-8")
     assert "✗ STILL FOOLED" in text
+
+
+def test_the_true_class_out_of_the_top5_is_shown_with_its_rank(tmp_path, image):
+    report = _report(image)
+    report.panels[1].true_rank, report.panels[1].true_score = 846, ClassScore(281, "tabby", 0.0001)
+    report.panels[0].true_rank, report.panels[0].true_score = 1, ClassScore(281, "tabby", 0.8)
+    text = write_html_report(tmp_path / "r.html", report).read_text(encoding="utf-8")
+    assert '<tr class="hl"><td>#846 tabby</td><td class="p">0.000</td></tr>' in text
+    assert "true class ranked <b>#846</b>" in text and "true class ranked <b>#1</b>" in text
+    assert "<td>#1 tabby</td>" not in text  # in the top five already: no extra row

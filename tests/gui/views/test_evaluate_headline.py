@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 
 from rsdesk.core.evaluation import COLUMNS, parse_plan, summarize, wilson
 from rsdesk.gui.models.evaluation import EvaluationResults
-from rsdesk.gui.models.evaluation_plan import PRESET_CHOICES
+from rsdesk.gui.models.evaluation_plan import PRESET_CHOICES, RunContext
 from rsdesk.gui.models.headline import HeadlineModel
 from rsdesk.gui.tasks.evaluation import EvaluationRunner
 from rsdesk.gui.tasks.runner import JobRunner
@@ -64,7 +64,7 @@ def run_summary() -> tuple[dict, list[dict]]:
 def tab(qtbot):
     jobs = JobRunner()
     runner = EvaluationRunner(EvaluationResults(), jobs)
-    view = EvaluateTab(runner, lambda: None, lambda *_a: None)  # type: ignore[arg-type, return-value]
+    view = EvaluateTab(runner, RunContext, lambda *_a: None)  # type: ignore[arg-type]
     qtbot.addWidget(view)
     yield view
     runner.shutdown()

@@ -4,6 +4,9 @@ running anything; a clicked cell filters the gallery and shows the run's cached 
 
 from __future__ import annotations
 
+import os
+import signal
+
 import numpy as np
 import pytest
 import torch
@@ -82,8 +85,22 @@ def test_cancel_leaves_a_run_that_run_resumes_to_the_same_results(
     out = tmp_path / "run"
     fill_form(tab, labelled, out)
     tab.run()
-    qtbot.waitUntil(lambda: len(RunDirectory(out).read_rows()) > 0, timeout=120000)
-    qtbot.mouseClick(tab.cancel_button, Qt.MouseButton.LeftButton)
+    pid = int(runner._proc.processId())
+
+    def first_rows_then_hold() -> bool:
+        """The child is held (SIGSTOP) once its first rows are saved and the attack's first adversarial is
+        (a later unit: the rows' write is over, not cut back by the Ctrl-C), so the small run cannot end
+        before Cancel lands: Cancel's Ctrl-C waits for it, and it handles that once it goes on (SIGCONT)."""
+        if not RunDirectory(out).read_rows() or not any((out / "adversarials").rglob("*.npy")):
+            return False
+        os.kill(pid, signal.SIGSTOP)
+        return True
+
+    qtbot.waitUntil(first_rows_then_hold, timeout=120000)
+    try:
+        qtbot.mouseClick(tab.cancel_button, Qt.MouseButton.LeftButton)
+    finally:
+        os.kill(pid, signal.SIGCONT)
     qtbot.waitUntil(lambda: not runner.is_running(), timeout=15000)
     kept = RunDirectory(out).read_rows()
     assert 0 < len(kept) < N_ROWS, "the sweep ended before it could be cancelled"
@@ -150,7 +167,8 @@ def test_clicking_a_cell_filters_the_gallery_and_shows_the_cached_adversarial(
     assert w.evaluation.filter_bar.isVisible() and w.state.defense == "jpeg"
     (path, adversarial, caption), named = shown[-1]
     assert path.name in wrong and "FGSM ε 12/255" in caption
-    assert named == {"name": "fgsm"}  # exports are named after the run's attack, not "evaluation"
+    # exports are named after the run's attack, not "evaluation"; gray-box FGSM went through no defense
+    assert named == {"name": "fgsm", "defense_aware": False}
     np.testing.assert_array_equal(adversarial, np.load(run.adversarial_path("fgsm", 12.0, path.name)))
 
     tab.outcome.setCurrentIndex(tab.outcome.findData("recovered"))

@@ -97,3 +97,19 @@ def test_busy_and_stale_are_visible(qtbot):
     assert p.busy and p._spin.isActive()
     p.set_activity(busy=False, stale=False)
     assert not p._spin.isActive()
+
+
+def test_a_caption_wider_than_the_image_is_elided_inside_it(qtbot):
+    _, (p,) = panels(qtbot, 1, QSize(120, 120))
+    img = QImage(224, 224, QImage.Format.Format_RGB888)
+    img.fill(Qt.GlobalColor.white)
+    caption = "removed by the defense ×12"
+    p.set_image(img, caption=caption)
+    box, shown = p.tag_rect(caption)
+    assert shown != caption and shown.endswith("…") and p.toolTip() == caption
+    assert p._fit_rect().contains(box)
+    shot = p.grab().toImage()  # the tag is painted dark on the white image, and stops inside it
+    assert shot.pixelColor(int(box.left()) + 2, int(box.center().y())).lightness() < 100
+    p.resize(600, 600)
+    qtbot.waitUntil(lambda: p.toolTip() == "", timeout=2000)
+    assert p.tag_rect(caption)[1] == caption
