@@ -53,3 +53,26 @@ def test_ray_s_raw_log_lines_are_captured_not_printed(capfd):
 )
 def test_only_host_port_addresses_are_probed(address, expected):
     assert ray_backend._reachable(address, timeout=2) is expected
+
+
+def test_a_cluster_lost_mid_run_is_one_line_saying_where_the_results_are(capsys, tmp_path, monkeypatch):
+    import rsdesk.core.evaluation as evaluation
+    from rsdesk.core.errors import ClusterError
+
+    out = tmp_path / "run"
+
+    def lost(plan, items, run_dir, **kwargs):
+        run_dir.mkdir()
+        (run_dir / "results.csv").write_text("file\n")  # what finished before the loss
+        raise ClusterError("no Ray worker is left to run the evaluation (a node was lost)")
+
+    monkeypatch.setattr(evaluation, "run_evaluation", lost)
+    samples = str(resource_path("samples"))
+    code = main(
+        ["evaluate", samples, "--attacks", "fgsm", "--ray", "127.0.0.1:6379", "--out", str(out), "--quiet"]
+    )
+    assert code == 1
+    assert error_lines(capsys.readouterr().err) == [
+        "error: no Ray worker is left to run the evaluation (a node was lost); finished results are kept in "
+        f"{out}: run the same command to resume"
+    ]
