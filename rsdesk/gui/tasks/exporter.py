@@ -94,8 +94,12 @@ def _learned_file_rows(defense: DefenseConfig) -> dict[str, str]:
     return {f"{what} file": f"{path}" + (" (bundled)" if bundled else ""), f"{what} SHA-256": digest}
 
 
-def _ranked(panel: ReportPanel, prediction: Prediction, true_label: int | None) -> ReportPanel:
-    panel.true_rank, panel.true_score = true_rank(prediction, true_label)
+def _ranked(
+    title: str, result: OriginalResult | AttackResult, note: str, true_label: int | None
+) -> ReportPanel:
+    """A classified panel of the report: its image, top 5, verdict, note and the true class's rank."""
+    panel = ReportPanel(title, result.image, result.prediction.top(5), result.judgement.verdict.value, note)
+    panel.true_rank, panel.true_score = true_rank(result.prediction, true_label)
     return panel
 
 
@@ -109,30 +113,13 @@ def build_report(results: ResultsModel, state: AppState, learned_files: bool = T
         raise NothingToExport("nothing to export yet: attack the current image first (Ctrl+Enter)")
     truth = orig.true_label
     adv_db = "∞" if math.isinf(adv.psnr) else f"{adv.psnr:.2f}"
+    stats = adv.stats
+    perturbation = (
+        f"L∞ {stats.linf:.1f}/255, L2 {stats.l2:.3f}, d {stats.d:.4f}, PSNR vs original {adv_db} dB. "
+    )
     panels = [
-        _ranked(
-            ReportPanel(
-                "Original",
-                orig.image,
-                orig.prediction.top(5),
-                orig.judgement.verdict.value,
-                orig.judgement.note,
-            ),
-            orig.prediction,
-            truth,
-        ),
-        _ranked(
-            ReportPanel(
-                "Adversarial",
-                adv.image,
-                adv.prediction.top(5),
-                adv.judgement.verdict.value,
-                f"L∞ {adv.stats.linf:.1f}/255, L2 {adv.stats.l2:.3f}, d {adv.stats.d:.4f}, "
-                f"PSNR vs original {adv_db} dB. " + adv.judgement.note,
-            ),
-            adv.prediction,
-            truth,
-        ),
+        _ranked("Original", orig, orig.judgement.note, truth),
+        _ranked("Adversarial", adv, perturbation + adv.judgement.note, truth),
     ]
     params = {
         "classifier": state.classifier_title,
@@ -160,16 +147,13 @@ def build_report(results: ResultsModel, state: AppState, learned_files: bool = T
             )
         db = "∞" if math.isinf(pur.psnr) else f"{pur.psnr:.2f}"
         clean = pur.clean_prediction.top(1)[0]
-        purified = ReportPanel(
-            "Purified",
-            pur.image,
-            pur.prediction.top(5),
-            pur.judgement.verdict.value,
+        note = (
             f"PSNR vs original {db} dB; the clean image through the defense: "
             f"{clean.label} ({'correct' if pur.clean_correct else 'wrong'})"
-            + (f". {pur.judgement.note}" if pur.judgement.note else ""),  # who won (core/verdicts)
+            + (f". {pur.judgement.note}" if pur.judgement.note else "")  # who won (core/verdicts)
         )
-        panels.append(_ranked(purified, pur.prediction, truth))
+        purified = _ranked("Purified", pur, note, truth)
+        panels.append(purified)
         params["defense"] = pur.title
         params["PSNR purified (dB)"] = db
         if truth is not None:
